@@ -1,0 +1,1 @@
+"""Panoptic FPN as a detectron2 plugin."""

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs panfpn_d2 and what it needs into the Python interpreter given as $1
+# (default: python3). Idempotent: a second run checks and returns quickly.
+#
+# Two routes:
+#  * detectron2 already importable (a real user who built it from source):
+#    torch and detectron2 are left untouched; only the plugin's own extra
+#    dependencies and the plugin itself are installed.
+#  * no detectron2 (a fresh CPU machine with only package registries): torch,
+#    torchvision and detectron2 v0.6 from the registry sdist `pb1-detectron2`,
+#    installed without its C++/CUDA ops, plus a pure-Python `detectron2._C`
+#    fallback (see scripts/detectron2_c_fallback.py).
+set -euo pipefail
+
+PY="${1:-python3}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
+
+TORCH_VERSION=2.14.1
+TORCHVISION_VERSION=0.29.1
+HOTCOCO_VERSION=1.3.0
+PANOPTICAPI_VERSION=0.2.0
+CITYSCAPES_VERSION=2.3.0
+
+if "$PY" - "$ROOT" <<'PYCHECK' 2>/dev/null; then
+import importlib.metadata as md, sys, pathlib
+import detectron2, torch, hotcoco, panopticapi, cityscapesscripts, pytest, panfpn_d2
+assert md.version("hotcoco") == "1.3.0"
+# the editable install must point at this checkout
+assert pathlib.Path(panfpn_d2.__file__).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve()
+PYCHECK
+  echo "setup: already done for $("$PY" -c 'import sys; print(sys.executable)')"
+  exit 0
+fi
+
+if "$PY" -c "import detectron2" 2>/dev/null; then
+  echo "setup: found detectron2 $("$PY" -c 'import detectron2; print(detectron2.__version__)'), leaving torch and detectron2 as they are"
+else
+  echo "setup: installing torch ${TORCH_VERSION} and detectron2 v0.6 (registry sdist pb1-detectron2, no C++ ops)"
+  # detectron2 v0.6 uses np.bool/np.int/np.float (removed in numpy 1.24),
+  # Image.LINEAR (removed in Pillow 10) and pkg_resources (gone in setuptools 80).
+  CONSTRAINTS="$(mktemp)"
+  printf '%s\n' "numpy<1.24" "Pillow<10" "setuptools<80" "fvcore==0.1.5.post20221221" "iopath>=0.1.7,<0.1.10" \
+    "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" "opencv-python-headless<4.11" >"$CONSTRAINTS"
+  "${PIP[@]}" -c "$CONSTRAINTS" "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \
+    numpy Pillow setuptools wheel fvcore iopath pycocotools opencv-python-headless matplotlib \
+    termcolor yacs tabulate cloudpickle "tqdm>4.29.0" tensorboard "omegaconf>=2.1" "hydra-core>=1.1"
+  SRC="$(mktemp -d)"
+  "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: --no-build-isolation \
+    pb1-detectron2==0.6 -d "$SRC"
+  tar -xzf "$SRC"/pb1-detectron2-0.6.tar.gz -C "$SRC"
+  D2="$SRC/pb1-detectron2-0.6"
+  # The sdist has no C++ sources (detectron2/layers/csrc): build no extension,
+  # and ship the pure-Python fallback as detectron2/_C.py instead.
+  "$PY" - "$D2/setup.py" <<'PYPATCH'
+import sys, pathlib
+p = pathlib.Path(sys.argv[1])
+src = p.read_text()
+assert "ext_modules=get_extensions()," in src, "unexpected pb1-detectron2 setup.py"
+p.write_text(src.replace("ext_modules=get_extensions(),", "ext_modules=[],"))
+PYPATCH
+  cp "$ROOT/scripts/detectron2_c_fallback.py" "$D2/detectron2/_C.py"
+  "${PIP[@]}" -c "$CONSTRAINTS" --no-deps --no-build-isolation "$D2"
+  rm -rf "$SRC" "$CONSTRAINTS"
+fi
+
+echo "setup: installing hotcoco ${HOTCOCO_VERSION}, panopticapi, cityscapesscripts, pytest and panfpn_d2"
+"${PIP[@]}" "hotcoco==${HOTCOCO_VERSION}" pytest
+# panopticapi-lite's metadata asks for pillow>=10.4 and numpy<2, which clash with
+# detectron2 v0.6's pins; its code needs neither.
+"${PIP[@]}" --no-deps "panopticapi-lite==${PANOPTICAPI_VERSION}"
+"${PIP[@]}" --no-deps "cityscapesscripts==${CITYSCAPES_VERSION}"
+"${PIP[@]}" appdirs pyquaternion coloredlogs requests
+"${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
+"$PY" -c "import panfpn_d2, detectron2, torch; print('setup: ok, torch', torch.__version__, 'detectron2', detectron2.__version__)"

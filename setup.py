@@ -1,0 +1,12 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="panfpn_d2",
+    version="0.1.0",
+    description="Panoptic Feature Pyramid Networks (Kirillov et al., CVPR 2019) as a detectron2 plugin",
+    packages=find_packages(include=["panfpn_d2", "panfpn_d2.*"]),
+    python_requires=">=3.8",
+    # torch and detectron2 are not listed: users bring their own builds
+    # (scripts/setup.sh installs them on a fresh machine).
+    install_requires=["hotcoco==1.3.0", "pycocotools", "fvcore", "numpy", "Pillow"],
+)
