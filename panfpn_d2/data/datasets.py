@@ -1,0 +1,285 @@
+"""Register any COCO-panoptic dataset (a JSON + a folder of PNGs) with detectron2, no offline step.
+
+Metadata follows detectron2's "separated" panoptic convention (see .notes/CONVENTIONS.md). Nothing
+here touches the disk at registration: the JSON is read when the dataset is loaded, or when its
+category metadata is first used if the categories were not given up front.
+"""
+import colorsys
+import json
+import os
+from typing import Callable, Dict, List, Optional, Sequence
+
+from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
+from detectron2.utils.file_io import PathManager
+
+IGNORE_LABEL = 255
+LABEL_DIVISOR = 1000
+# Colour of the shared 'things' entry (index 0) of stuff_colors.
+THINGS_STUFF_COLOR = [128, 128, 128]
+# Metadata keys derived from the JSON's "categories".
+CATEGORY_METADATA_KEYS = (
+    "thing_classes",
+    "thing_colors",
+    "thing_dataset_id_to_contiguous_id",
+    "stuff_classes",
+    "stuff_colors",
+    "stuff_dataset_id_to_contiguous_id",
+    "category_dataset_ids",
+)
+
+
+def distinct_color(index: int) -> List[int]:
+    """A deterministic RGB colour; consecutive indices get well-separated hues (golden-ratio steps)."""
+    hue = (index * 0.618033988749895) % 1.0
+    value = 0.95 if index % 2 == 0 else 0.7
+    return [int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.75, value)]
+
+
+def category_metadata(categories: Sequence[dict], source: str = "") -> Dict:
+    """The category metadata keys (CATEGORY_METADATA_KEYS) of a COCO-panoptic "categories" list."""
+    where = f"{source}: " if source else ""
+    seen_ids = set()
+    for category in categories:
+        for key in ("id", "name", "isthing"):
+            if key not in category:
+                raise ValueError(f"{where}category {category} has no '{key}'")
+        if category["id"] in seen_ids:
+            raise ValueError(f"{where}category id {category['id']} appears more than once")
+        seen_ids.add(category["id"])
+    if not categories:
+        raise ValueError(f"{where}the JSON lists no categories")
+
+    def color(category, index):
+        return list(category["color"]) if "color" in category else distinct_color(index)
+
+    indexed = list(enumerate(categories))
+    things = [(i, c) for i, c in indexed if c["isthing"]]
+    stuff = [(i, c) for i, c in indexed if not c["isthing"]]
+    return {
+        "thing_classes": [c["name"] for _, c in things],
+        "thing_colors": [color(c, i) for i, c in things],
+        "thing_dataset_id_to_contiguous_id": {c["id"]: k for k, (_, c) in enumerate(things)},
+        "stuff_classes": ["things"] + [c["name"] for _, c in stuff],
+        "stuff_colors": [THINGS_STUFF_COLOR] + [color(c, i) for i, c in stuff],
+        # Stuff contiguous ids start at 1: 0 is the shared 'things' class of the semantic branch.
+        "stuff_dataset_id_to_contiguous_id": {c["id"]: k + 1 for k, (_, c) in enumerate(stuff)},
+        "category_dataset_ids": [c["id"] for c in categories],
+    }
+
+
+def _read_json(json_file: str) -> dict:
+    try:
+        with PathManager.open(json_file) as f:
+            content = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"panoptic JSON {json_file} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"panoptic JSON {json_file} cannot be read: {e}") from e
+    missing = [k for k in ("images", "annotations", "categories") if k not in content]
+    if missing:
+        raise ValueError(f"panoptic JSON {json_file} has no {missing} (not in COCO panoptic format)")
+    return content
+
+
+class LazyPanopticMetadata(Metadata):
+    """Metadata whose category keys are read from ``panoptic_json`` on first use.
+
+    Lets a dataset be registered before its files exist, without repeating its categories in code.
+    """
+
+    def __getattr__(self, key):
+        if key in CATEGORY_METADATA_KEYS:
+            json_file = self.__dict__["panoptic_json"]
+            # Bypass Metadata.__setattr__: it would look the key up again, re-entering here.
+            self.__dict__.update(category_metadata(_read_json(json_file)["categories"], json_file))
+            return self.__dict__[key]
+        return super().__getattr__(key)
+
+    def as_dict(self):
+        for key in CATEGORY_METADATA_KEYS:
+            getattr(self, key)
+        return super().as_dict()
+
+
+def load_panoptic_json(
+    json_file: str,
+    image_root: str,
+    panoptic_root: str,
+    categories: Optional[Sequence[dict]] = None,
+    image_file_for: Optional[Callable[[dict], str]] = None,
+) -> List[dict]:
+    """detectron2 dataset dicts of a COCO-panoptic JSON (segments_info with contiguous category ids).
+
+    ``categories``: if given (what the metadata was registered with), the JSON's must match.
+    ``image_file_for``: maps a JSON image record to its image path (default image_root/file_name).
+    """
+    content = _read_json(json_file)
+    json_categories = content["categories"]
+    if categories is not None:
+        expected = [(c["id"], bool(c["isthing"])) for c in categories]
+        found = [(c.get("id"), bool(c.get("isthing"))) for c in json_categories]
+        if expected != found:
+            raise ValueError(
+                f"panoptic JSON {json_file}: categories (id, isthing) {found} differ from the "
+                f"registered ones {expected}"
+            )
+    meta = category_metadata(json_categories, json_file)
+    thing_map = meta["thing_dataset_id_to_contiguous_id"]
+    stuff_map = meta["stuff_dataset_id_to_contiguous_id"]
+
+    images = {}
+    for image in content["images"]:
+        if image["id"] in images:
+            raise ValueError(f"panoptic JSON {json_file}: image id {image['id']!r} appears more than once")
+        images[image["id"]] = image
+    annotations = {}
+    for ann in content["annotations"]:
+        image_id = ann["image_id"]
+        if image_id not in images:
+            raise ValueError(
+                f"panoptic JSON {json_file}: annotation {ann.get('file_name')} refers to image id "
+                f"{image_id!r}, which is not in 'images'"
+            )
+        if image_id in annotations:
+            raise ValueError(f"panoptic JSON {json_file}: image id {image_id!r} has more than one annotation")
+        annotations[image_id] = ann
+
+    dataset_dicts = []
+    for image_id, image in images.items():
+        if image_id not in annotations:
+            raise ValueError(
+                f"panoptic JSON {json_file}: image {image.get('file_name')} (id {image_id!r}) has no annotation"
+            )
+        ann = annotations[image_id]
+        segments_info = []
+        for segment in ann["segments_info"]:
+            dataset_id = segment["category_id"]
+            if dataset_id not in thing_map and dataset_id not in stuff_map:
+                raise ValueError(
+                    f"panoptic JSON {json_file}: segment {segment['id']} of {ann['file_name']} has "
+                    f"category_id {dataset_id}, which is not in 'categories'"
+                )
+            isthing = dataset_id in thing_map
+            segments_info.append(
+                {
+                    "id": segment["id"],
+                    "category_id": thing_map[dataset_id] if isthing else stuff_map[dataset_id],
+                    "isthing": isthing,
+                    "iscrowd": int(segment.get("iscrowd", 0)),
+                    "area": segment.get("area"),
+                    "bbox": segment.get("bbox"),
+                }
+            )
+        dataset_dicts.append(
+            {
+                "file_name": image_file_for(image) if image_file_for else os.path.join(image_root, image["file_name"]),
+                "image_id": image_id,
+                "height": image["height"],
+                "width": image["width"],
+                "pan_seg_file_name": os.path.join(panoptic_root, ann["file_name"]),
+                "segments_info": segments_info,
+            }
+        )
+    return dataset_dicts
+
+
+def register_panoptic_dataset(
+    name: str,
+    json_file: str,
+    image_root: str,
+    panoptic_root: str,
+    *,
+    evaluator_type: str = "coco_panoptic_seg",
+    categories: Optional[Sequence[dict]] = None,
+    image_file_for: Optional[Callable[[dict], str]] = None,
+    **extra_metadata,
+) -> Metadata:
+    """Register a COCO-panoptic dataset (any category ids) in DatasetCatalog and MetadataCatalog.
+
+    Args:
+        json_file: the panoptic JSON (images, annotations with segments_info, categories).
+        image_root: folder of the images; panoptic_root: folder of the panoptic PNGs.
+        evaluator_type: "coco_panoptic_seg" or "cityscapes_panoptic_seg".
+        categories: the JSON's categories, if known in code: the metadata is then complete at once.
+            Otherwise the category metadata is read from the JSON on first use.
+        image_file_for: maps a JSON image record to its image path (default image_root/file_name).
+        extra_metadata: further metadata keys (e.g. Cityscapes' gt_dir).
+    Returns the dataset's Metadata. Touches no file.
+    """
+    existing = MetadataCatalog.get(name) if name in MetadataCatalog else None
+    if name in DatasetCatalog or (existing is not None and set(existing.__dict__) - {"name"}):
+        raise ValueError(f"dataset name {name!r} is already registered")
+    categories = None if categories is None else [dict(c) for c in categories]
+    DatasetCatalog.register(
+        name, lambda: load_panoptic_json(json_file, image_root, panoptic_root, categories, image_file_for)
+    )
+    metadata = Metadata(name=name) if categories is not None else LazyPanopticMetadata(name=name)
+    metadata.set(
+        evaluator_type=evaluator_type,
+        ignore_label=IGNORE_LABEL,
+        label_divisor=LABEL_DIVISOR,
+        panoptic_json=json_file,
+        panoptic_root=panoptic_root,
+        image_root=image_root,
+        **extra_metadata,
+    )
+    if categories is not None:
+        metadata.set(**category_metadata(categories, name))
+    MetadataCatalog[name] = metadata
+    return metadata
+
+
+def coco_panoptic_categories() -> List[dict]:
+    """COCO 2017 panoptic's 133 categories (80 things, 53 stuff), in the JSON's order."""
+    from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
+
+    return [{k: c[k] for k in ("id", "name", "isthing", "color")} for c in COCO_CATEGORIES]
+
+
+def cityscapes_panoptic_categories() -> List[dict]:
+    """The 19 evaluated Cityscapes classes (8 things) as createPanopticImgs writes them (label ids, trainId order)."""
+    from cityscapesscripts.helpers.labels import labels
+
+    evaluated = sorted((label for label in labels if not label.ignoreInEval), key=lambda label: label.trainId)
+    return [
+        {"id": label.id, "name": label.name, "isthing": int(label.hasInstances), "color": list(label.color)}
+        for label in evaluated
+    ]
+
+
+def _cityscapes_image_file(image_root: str) -> Callable[[dict], str]:
+    # createPanopticImgs names images "<city>_<seq>_<frame>_gtFine_leftImg8bit.png" (it only swaps the
+    # suffix of the instanceIds file), but they live at leftImg8bit/<split>/<city>/<image id>_leftImg8bit.png.
+    def image_file(image: dict) -> str:
+        image_id = str(image["id"])
+        city = image_id.rsplit("_", 2)[0]
+        return os.path.join(image_root, city, f"{image_id}_leftImg8bit.png")
+
+    return image_file
+
+
+def register_builtin_datasets(root: Optional[str] = None) -> None:
+    """COCO 2017 and Cityscapes fine panoptic train/val under ``root`` ($DETECTRON2_DATASETS, default "datasets")."""
+    root = root if root is not None else os.getenv("DETECTRON2_DATASETS", "datasets")
+    for split in ("train", "val"):
+        coco = os.path.join(root, "coco")
+        register_panoptic_dataset(
+            f"panfpn_coco_2017_{split}",
+            os.path.join(coco, "annotations", f"panoptic_{split}2017.json"),
+            os.path.join(coco, f"{split}2017"),
+            os.path.join(coco, f"panoptic_{split}2017"),
+            categories=coco_panoptic_categories(),
+        )
+        gt_fine = os.path.join(root, "cityscapes", "gtFine")
+        image_root = os.path.join(root, "cityscapes", "leftImg8bit", split)
+        register_panoptic_dataset(
+            f"panfpn_cityscapes_fine_panoptic_{split}",
+            os.path.join(gt_fine, f"cityscapes_panoptic_{split}.json"),
+            image_root,
+            os.path.join(gt_fine, f"cityscapes_panoptic_{split}"),
+            evaluator_type="cityscapes_panoptic_seg",
+            categories=cityscapes_panoptic_categories(),
+            image_file_for=_cityscapes_image_file(image_root),
+            # detectron2's Cityscapes evaluators search <gt_dir>/<city>/*_gtFine_* files.
+            gt_dir=os.path.join(gt_fine, split),
+        )
