@@ -64,9 +64,9 @@ def check_segments_present(pan_seg: np.ndarray, segments_info: Sequence[dict], s
     Only meaningful on the map as read from disk: after a crop, listed segments may legitimately
     fall outside the image, which is why the target functions below check only the PNG -> JSON way.
     """
-    _, labelled = _segment_index_map(pan_seg, segments_info, source)
-    present = set(np.unique(np.asarray(pan_seg)[labelled]).tolist())
-    absent = [int(s["id"]) for s in segments_info if int(s["id"]) not in present]
+    index, labelled = _segment_index_map(pan_seg, segments_info, source)
+    pixel_counts = np.bincount(index[labelled], minlength=len(segments_info))
+    absent = [int(s["id"]) for s, count in zip(segments_info, pixel_counts) if count == 0]
     if absent:
         raise ValueError(
             f"{_where(source)}segments_info lists segment id(s) {absent[:20]} that do not occur in the panoptic PNG"

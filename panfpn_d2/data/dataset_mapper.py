@@ -1,0 +1,208 @@
+"""Dataset mapper that derives Panoptic FPN's training targets from the panoptic PNG on the fly."""
+import copy
+import logging
+from typing import List, Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from detectron2.utils.file_io import PathManager
+
+from .panoptic_targets import (
+    IGNORE_LABEL,
+    check_segments_present,
+    instances_from_panoptic,
+    semantic_target_from_panoptic,
+)
+
+__all__ = ["PanFPNDatasetMapper", "read_panoptic_png", "transform_id_map"]
+
+logger = logging.getLogger(__name__)
+
+# Range of the random brightness/contrast/saturation factors of MODEL.PANFPN.COLOR_AUG.
+COLOR_AUG_RANGE = (0.8, 1.2)
+
+
+def read_panoptic_png(file_name: str) -> np.ndarray:
+    """The (H, W) int64 segment-id map of a COCO panoptic PNG (id = R + 256·G + 256²·B)."""
+    try:
+        with PathManager.open(file_name, "rb") as f:
+            png = Image.open(f)
+            png.load()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"panoptic PNG {file_name} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"panoptic PNG {file_name} cannot be read: {e}") from e
+    if png.mode == "RGBA":
+        png = png.convert("RGB")
+    if png.mode != "RGB":
+        raise ValueError(
+            f"panoptic PNG {file_name} has mode {png.mode}; a COCO panoptic PNG is RGB (id = R + 256·G + 256²·B)"
+        )
+    rgb = np.asarray(png, dtype=np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def read_image(file_name: str, image_format: str) -> np.ndarray:
+    try:
+        return utils.read_image(file_name, format=image_format)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {file_name} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"image {file_name} cannot be read: {e}") from e
+
+
+def transform_id_map(transforms: T.TransformList, id_map: np.ndarray) -> np.ndarray:
+    """Apply ``transforms`` to an integer id map with nearest sampling, keeping its dtype.
+
+    detectron2 resizes non-uint8 maps with torch's "nearest", which samples half a pixel off
+    PIL's centre-aligned sampling of the image; ids need neither rounding nor a uint8 range,
+    so resizes are done here as a centre-aligned gather instead.
+    """
+    for transform in transforms.transforms:
+        if isinstance(transform, T.ResizeTransform):
+            rows = ((np.arange(transform.new_h) + 0.5) * (transform.h / transform.new_h)).astype(np.int64)
+            cols = ((np.arange(transform.new_w) + 0.5) * (transform.w / transform.new_w)).astype(np.int64)
+            id_map = id_map[np.minimum(rows, transform.h - 1)[:, None], np.minimum(cols, transform.w - 1)[None, :]]
+        else:
+            id_map = transform.apply_segmentation(id_map)
+    return id_map
+
+
+def _needs_semantic_map(augmentations: List[T.Augmentation]) -> bool:
+    """Whether an augmentation looks at the semantic map (the category-area-constrained crop)."""
+    return any(
+        isinstance(aug, T.RandomCrop_CategoryAreaConstraint) and aug.single_category_max_area < 1.0
+        for aug in augmentations
+    )
+
+
+class PanFPNDatasetMapper:
+    """Map a COCO-panoptic dataset dict (see register_panoptic_dataset) to Panoptic FPN's inputs.
+
+    Training output: "image" (C, H, W uint8 tensor), "instances" (gt_boxes, gt_classes, gt_masks),
+    "sem_seg" (H, W LongTensor, void = 255, in ``thing_mode``), plus the dict's other keys.
+    Test output: "image" only (the PNG is not read); "height"/"width" stay the original size, to
+    which the model resizes its predictions.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        augmentations: List[T.Augmentation],
+        image_format: str,
+        thing_mode: str = "other",
+        metadata=None,
+    ):
+        """
+        Args:
+            augmentations: applied to the image and, with nearest sampling, to the panoptic id map.
+            image_format: as detectron2's INPUT.FORMAT.
+            thing_mode: "other" or "all", the semantic target's layout (MODEL.PANFPN.SEM_SEG_THING_MODE).
+            metadata: the dataset's metadata; needed for thing_mode "all" (category_dataset_ids).
+        """
+        if thing_mode not in ("other", "all"):
+            raise ValueError(f"thing_mode must be 'other' or 'all', got {thing_mode!r}")
+        if is_train and thing_mode == "all" and metadata is None:
+            raise ValueError("thing_mode 'all' needs the dataset metadata (category_dataset_ids)")
+        self.is_train = is_train
+        self.augmentations = T.AugmentationList(augmentations)
+        self.image_format = image_format
+        self.thing_mode = thing_mode
+        self.metadata = metadata
+        self.semantic_map_for_augmentation = _needs_semantic_map(augmentations)
+        mode = "training" if is_train else "inference"
+        logger.info(f"[PanFPNDatasetMapper] Augmentations used in {mode}: {augmentations}")
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        augmentations = utils.build_augmentation(cfg, is_train)  # ResizeShortestEdge, then RandomFlip
+        metadata = None
+        if is_train:
+            if cfg.INPUT.CROP.ENABLED:
+                # After the resize: the Cityscapes recipe scales by 0.5-2x, then crops a fixed size.
+                crop = T.RandomCrop_CategoryAreaConstraint(
+                    cfg.INPUT.CROP.TYPE,
+                    cfg.INPUT.CROP.SIZE,
+                    cfg.INPUT.CROP.get("SINGLE_CATEGORY_MAX_AREA", 1.0),
+                    IGNORE_LABEL,
+                )
+                augmentations.insert(1, crop)
+            if cfg.MODEL.PANFPN.COLOR_AUG:
+                augmentations += [
+                    T.RandomBrightness(*COLOR_AUG_RANGE),
+                    T.RandomContrast(*COLOR_AUG_RANGE),
+                    T.RandomSaturation(*COLOR_AUG_RANGE),
+                ]
+            metadata = _shared_metadata(cfg.DATASETS.TRAIN)
+        return {
+            "is_train": is_train,
+            "augmentations": augmentations,
+            "image_format": cfg.INPUT.FORMAT,
+            "thing_mode": cfg.MODEL.PANFPN.SEM_SEG_THING_MODE,
+            "metadata": metadata,
+        }
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        dataset_dict = copy.deepcopy(dataset_dict)
+        image_file = dataset_dict["file_name"]
+        image = read_image(image_file, self.image_format)
+        utils.check_image_size(dataset_dict, image)
+
+        if not self.is_train:
+            aug_input = T.AugInput(image)
+            self.augmentations(aug_input)
+            image = aug_input.image
+            dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+            return dataset_dict
+
+        png_file = dataset_dict["pan_seg_file_name"]
+        segments_info = dataset_dict["segments_info"]
+        pan_seg = read_panoptic_png(png_file)
+        if pan_seg.shape != image.shape[:2]:
+            raise ValueError(
+                f"panoptic PNG {png_file} is {pan_seg.shape[1]}x{pan_seg.shape[0]} (WxH) but image "
+                f"{image_file} is {image.shape[1]}x{image.shape[0]}"
+            )
+        check_segments_present(pan_seg, segments_info, source=png_file)
+
+        semantic = (
+            semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file)
+            if self.semantic_map_for_augmentation
+            else None
+        )
+        aug_input = T.AugInput(image, sem_seg=semantic)
+        transforms = self.augmentations(aug_input)
+        image = aug_input.image
+        pan_seg = transform_id_map(transforms, pan_seg)
+
+        dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        dataset_dict["instances"] = instances_from_panoptic(pan_seg, segments_info, png_file)
+        dataset_dict["sem_seg"] = torch.as_tensor(
+            semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file).astype(
+                np.int64
+            )
+        )
+        return dataset_dict
+
+
+def _shared_metadata(dataset_names) -> Optional[object]:
+    """The metadata of the training datasets, which must share one category layout."""
+    if not dataset_names:
+        return None
+    metadatas = [MetadataCatalog.get(name) for name in dataset_names]
+    layout = metadatas[0].category_dataset_ids
+    for name, metadata in zip(dataset_names, metadatas):
+        if metadata.category_dataset_ids != layout:
+            raise ValueError(
+                f"training datasets {dataset_names[0]!r} and {name!r} have different categories "
+                f"({layout} vs {metadata.category_dataset_ids}); one semantic target layout cannot serve both"
+            )
+    return metadatas[0]
