@@ -1,0 +1,249 @@
+"""Panoptic quality of the model's ``panoptic_seg`` output, without the PNG round trip."""
+import itertools
+import json
+import logging
+import os
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+from detectron2.utils.file_io import PathManager
+from hotcoco import panoptic as hotcoco_panoptic
+from tabulate import tabulate
+
+from .panoptic_gt import PanopticGroundTruth
+from .pq import GROUPS, is_scored
+from .segment_codec import SegmentRuns, write_panoptic_png
+
+logger = logging.getLogger(__name__)
+
+_GROUP_SUFFIX = {"All": "", "Things": "_th", "Stuff": "_st"}
+PNG_SUBDIR = "panoptic_predictions"
+PREDICTIONS_JSON = "panoptic_predictions.json"
+
+
+def _percent(fraction: float) -> float:
+    # hotcoco's -1.0 means "no category to average": not a score, so NaN rather than -100.
+    return float("nan") if fraction < 0 else 100.0 * fraction
+
+
+def detectron2_panoptic_results(hotcoco_results: dict, categories: Dict[int, dict]) -> Dict[str, float]:
+    """PQ/SQ/RQ overall, ``_th`` (things) and ``_st`` (stuff), and ``PQ-<name>``, ``SQ-<name>``,
+    ``RQ-<name>`` for every category with a segment on either side, all in percent.
+
+    Per-class keys use "-" as detectron2's "AP-<name>" and "IoU-<name>" do, so that
+    ``print_csv_format`` leaves them out of its copy-paste line.
+    """
+    results = {}
+    for group in GROUPS:
+        for metric in ("pq", "sq", "rq"):
+            results[metric.upper() + _GROUP_SUFFIX[group]] = _percent(hotcoco_results[group][metric])
+    for category_id, class_result in hotcoco_results["per_class"].items():
+        if not is_scored(class_result):
+            continue
+        name = categories[int(category_id)]["name"]
+        for metric in ("pq", "sq", "rq"):
+            results[f"{metric.upper()}-{name}"] = 100.0 * class_result[metric]
+    return results
+
+
+def detectron2_panoptic_table(hotcoco_results: dict) -> str:
+    """The table detectron2's COCOPanopticEvaluator logs."""
+    rows = [
+        [group] + [_percent(hotcoco_results[group][m]) for m in ("pq", "sq", "rq")] + [hotcoco_results[group]["n"]]
+        for group in GROUPS
+    ]
+    return tabulate(
+        rows,
+        headers=["", "PQ", "SQ", "RQ", "#categories"],
+        tablefmt="pipe",
+        floatfmt=".3f",
+        stralign="center",
+        numalign="center",
+    )
+
+
+class PanFPNPanopticEvaluator(DatasetEvaluator):
+    """PQ, SQ, RQ (all / things / stuff / per class) of ``outputs[i]["panoptic_seg"]``.
+
+    ``process`` turns each predicted id map into one COCO RLE per segment (ids renumbered 1..K,
+    category ids mapped back to the dataset's); only these compact records are kept and, in a
+    distributed run, gathered to the main process, which runs one hotcoco evaluation against the
+    dataset's COCO panoptic JSON and PNGs (metadata ``panoptic_json``, ``panoptic_root``).
+    Pixels of id 0 are void and stay void. Images evaluated are the images processed.
+
+    With ``write_panoptic_png``, each rank also writes its predictions as COCO panoptic PNGs to
+    ``output_dir/panoptic_predictions/`` and the main process writes
+    ``output_dir/panoptic_predictions.json`` (e.g. for a benchmark server).
+    """
+
+    def __init__(
+        self,
+        dataset_name: str,
+        output_dir: Optional[str] = None,
+        *,
+        write_panoptic_png: bool = False,
+        distributed: bool = True,
+    ):
+        metadata = MetadataCatalog.get(dataset_name)
+        self._thing_dataset_ids = {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
+        self._stuff_dataset_ids = {c: d for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()}
+        self._metadata = metadata
+        self._distributed = distributed
+        self._output_dir = output_dir
+        self._write_panoptic_png = write_panoptic_png
+        if write_panoptic_png:
+            if output_dir is None:
+                raise ValueError("PanFPNPanopticEvaluator: write_panoptic_png needs an output_dir")
+            PathManager.mkdirs(os.path.join(output_dir, PNG_SUBDIR))
+        self._records: List[dict] = []
+
+    def reset(self):
+        self._records = []
+
+    def _dataset_category_id(self, segment: dict, image_id) -> int:
+        table = self._thing_dataset_ids if segment["isthing"] else self._stuff_dataset_ids
+        category = int(segment["category_id"])
+        if category not in table:
+            kind = "thing" if segment["isthing"] else "stuff"
+            raise KeyError(
+                f"image_id {image_id}: predicted segment {segment['id']} has {kind} contiguous category_id "
+                f"{category}, unknown to dataset {self._metadata.name!r} (known: {sorted(table)})"
+            )
+        return int(table[category])
+
+    def process(self, inputs, outputs):
+        for model_input, output in zip(inputs, outputs):
+            id_map, segments_info = output["panoptic_seg"]
+            if isinstance(id_map, torch.Tensor):
+                id_map = id_map.cpu().numpy()
+            image_id = model_input["image_id"]
+            if segments_info is None:
+                raise ValueError(
+                    f"image_id {image_id}: panoptic_seg has segments_info None (label_divisor format); "
+                    "PanFPN outputs an id map with segments_info"
+                )
+            record = self._encode(image_id, id_map, segments_info)
+            record["file_name"] = os.path.splitext(os.path.basename(model_input["file_name"]))[0] + ".png"
+            if self._write_panoptic_png:
+                self._write_png(id_map, record)
+            self._records.append(record)
+
+    def _encode(self, image_id, id_map: np.ndarray, segments_info: List[dict]) -> dict:
+        """The compact record of one prediction: a COCO RLE per non-empty segment, ids 1..K."""
+        runs = SegmentRuns(id_map)
+        listed = {int(s["id"]) for s in segments_info}
+        unlisted = [int(i) for i in runs.ids if i != 0 and int(i) not in listed]
+        if unlisted:
+            raise ValueError(
+                f"image_id {image_id}: panoptic_seg id map has segment id(s) {unlisted[:20]} that are not in "
+                f"segments_info (listed: {sorted(listed)[:20]}); only id 0 may be void"
+            )
+        segments = []
+        for segment in segments_info:
+            area = runs.area(int(segment["id"]))
+            if area == 0:  # listed but overwritten or empty: nothing to score
+                continue
+            segments.append(
+                {
+                    "id": len(segments) + 1,
+                    "source_id": int(segment["id"]),
+                    "category_id": self._dataset_category_id(segment, image_id),
+                    "area": area,
+                    "segmentation": runs.rle(int(segment["id"])),
+                }
+            )
+        return {"image_id": image_id, "height": runs.height, "width": runs.width, "segments": segments}
+
+    def _write_png(self, id_map: np.ndarray, record: dict):
+        # The PNG carries the record's compact ids, so it agrees with the JSON written at the end.
+        source_ids = np.array([s["source_id"] for s in record["segments"]], dtype=np.int64)
+        compact_ids = np.array([s["id"] for s in record["segments"]], dtype=np.int64)
+        order = np.argsort(source_ids)
+        source_ids, compact_ids = source_ids[order], compact_ids[order]
+        if len(source_ids):
+            position = np.minimum(np.searchsorted(source_ids, id_map), len(source_ids) - 1)
+            compact_map = np.where(source_ids[position] == id_map, compact_ids[position], 0)
+        else:
+            compact_map = np.zeros(id_map.shape, dtype=np.int64)
+        write_panoptic_png(compact_map, os.path.join(self._output_dir, PNG_SUBDIR, record["file_name"]))
+
+    def _gathered_records(self) -> Optional[List[dict]]:
+        if not self._distributed:
+            return self._records
+        comm.synchronize()
+        gathered = comm.gather(self._records, dst=0)
+        if not comm.is_main_process():
+            return None
+        return list(itertools.chain(*gathered))
+
+    def evaluate(self):
+        records = self._gathered_records()
+        if records is None:
+            return {}
+        # The last record of an image wins, should a sampler ever repeat one.
+        records = list({r["image_id"]: r for r in records}.values())
+        if not records:
+            logger.warning("PanFPNPanopticEvaluator: no prediction was processed; nothing to evaluate")
+            return {}
+
+        ground_truth = PanopticGroundTruth.from_metadata(self._metadata)
+        gt_images = {int(image["id"]): image for image in ground_truth.dataset["images"]}
+        unknown = [r["image_id"] for r in records if int(r["image_id"]) not in gt_images]
+        if unknown:
+            raise KeyError(f"{ground_truth.json_file}: no image with id(s) {unknown[:20]} among the predicted ones")
+        evaluated_ids = {int(r["image_id"]) for r in records}
+        if len(evaluated_ids) < len(gt_images):
+            logger.warning(
+                f"Panoptic evaluation of {len(evaluated_ids)} of the {len(gt_images)} images of "
+                f"{ground_truth.json_file}"
+            )
+        images = [gt_images[i] for i in sorted(evaluated_ids)]
+        gt_subset = dict(
+            ground_truth.dataset,
+            images=images,
+            annotations=[a for a in ground_truth.dataset["annotations"] if int(a["image_id"]) in evaluated_ids],
+        )
+        predicted_segments = [
+            {
+                "id": segment_number,
+                "image_id": int(r["image_id"]),
+                "category_id": s["category_id"],
+                "segmentation": s["segmentation"],
+                "area": s["area"],
+                "iscrowd": 0,
+            }
+            for segment_number, (r, s) in enumerate(
+                ((r, s) for r in records for s in r["segments"]), start=1
+            )
+        ]
+        predictions = {"images": images, "categories": ground_truth.dataset["categories"], "annotations": predicted_segments}
+        evaluation = hotcoco_panoptic.PanopticEval(gt_subset, predictions, gt_folder=ground_truth.png_folder)
+        evaluation.evaluate()
+        hotcoco_results = evaluation.results()
+        logger.info("Panoptic Evaluation Results:\n" + detectron2_panoptic_table(hotcoco_results))
+
+        if self._write_panoptic_png:
+            self._write_predictions_json(ground_truth.dataset, records)
+        return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, ground_truth.categories)})
+
+    def _write_predictions_json(self, gt_dataset: dict, records: List[dict]):
+        annotations = [
+            {
+                "image_id": r["image_id"],
+                "file_name": r["file_name"],
+                "segments_info": [
+                    {"id": s["id"], "category_id": s["category_id"], "iscrowd": 0, "area": s["area"]}
+                    for s in r["segments"]
+                ],
+            }
+            for r in records
+        ]
+        path = os.path.join(self._output_dir, PREDICTIONS_JSON)
+        with PathManager.open(path, "w") as f:
+            json.dump(dict(gt_dataset, annotations=annotations), f)
+        logger.info(f"Wrote panoptic predictions to {path} and {os.path.join(self._output_dir, PNG_SUBDIR)}/")

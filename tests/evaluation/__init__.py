@@ -1,0 +1,1 @@
+"""Tests of panfpn_d2.evaluation."""

@@ -1,0 +1,91 @@
+"""Helpers of the evaluation tests: COCO panoptic files from id maps, the panopticapi reference, metadata."""
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import pytest
+from detectron2.data import MetadataCatalog
+
+from panfpn_d2.evaluation.segment_codec import read_panoptic_png, write_panoptic_png
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco_panoptic_sample"
+SAMPLE_JSON = SAMPLE_DIR / "panoptic_examples.json"
+SAMPLE_PNG_DIR = SAMPLE_DIR / "panoptic_examples"
+
+# Two things and two stuff classes: enough for every PQ rule, and panopticapi needs both kinds.
+TOY_CATEGORIES = [
+    {"id": 1, "name": "person", "isthing": 1, "color": [220, 20, 60]},
+    {"id": 2, "name": "car", "isthing": 1, "color": [0, 0, 142]},
+    {"id": 7, "name": "sky", "isthing": 0, "color": [70, 130, 180]},
+    {"id": 9, "name": "grass", "isthing": 0, "color": [107, 142, 35]},
+]
+
+# (image id, segment-id map, segments_info with dataset category ids)
+Image = Tuple[int, np.ndarray, List[dict]]
+
+
+def write_panoptic_files(folder: Path, name: str, images: Sequence[Image], categories: List[dict]) -> Tuple[str, str]:
+    """Write ``images`` as a COCO panoptic JSON ``folder/name.json`` + PNGs in ``folder/name/``.
+
+    Segment areas and boxes are computed from the map, as COCO's are. Returns (json path, png folder).
+    """
+    png_folder = folder / name
+    png_folder.mkdir(parents=True, exist_ok=True)
+    image_records, annotations = [], []
+    for image_id, id_map, segments_info in images:
+        file_name = f"{image_id:012d}.png"
+        write_panoptic_png(id_map, str(png_folder / file_name))
+        segments = [dict(s, area=int((id_map == s["id"]).sum())) for s in segments_info]
+        for segment in segments:
+            segment.setdefault("iscrowd", 0)
+            ys, xs = np.nonzero(id_map == segment["id"])
+            segment.setdefault(
+                "bbox", [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1] if len(xs) else [0, 0, 0, 0]
+            )
+        height, width = id_map.shape
+        image_records.append({"id": image_id, "file_name": f"{image_id:012d}.jpg", "height": height, "width": width})
+        annotations.append({"image_id": image_id, "file_name": file_name, "segments_info": segments})
+    json_path = folder / f"{name}.json"
+    json_path.write_text(json.dumps({"images": image_records, "annotations": annotations, "categories": categories}))
+    return str(json_path), str(png_folder)
+
+
+def panopticapi_pq(gt_json: str, pred_json: str, gt_folder: str, pred_folder: str) -> dict:
+    """The reference: panopticapi's pq_compute, quiet."""
+    from panopticapi.evaluation import pq_compute
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return pq_compute(gt_json, pred_json, gt_folder=gt_folder, pred_folder=pred_folder)
+
+
+def assert_same_pq(actual: dict, expected: dict, tol: float = 1e-12):
+    for group in ("All", "Things", "Stuff"):
+        for key in ("pq", "sq", "rq", "n"):
+            assert actual[group][key] == pytest.approx(expected[group][key], abs=tol), (group, key)
+    assert set(map(int, actual["per_class"])) == set(map(int, expected["per_class"]))
+    for category_id, values in expected["per_class"].items():
+        got = actual["per_class"][int(category_id)]
+        for key in ("pq", "sq", "rq"):
+            assert got[key] == pytest.approx(values[key], abs=tol), (category_id, key)
+
+
+def register_metadata(name: str, categories: List[dict], **extra) -> "Metadata":
+    """Register detectron2 metadata for ``categories`` following .notes/CONVENTIONS.md."""
+    things = [c for c in categories if c["isthing"]]
+    stuff = [c for c in categories if not c["isthing"]]
+    if name in MetadataCatalog.list():
+        MetadataCatalog.remove(name)
+    return MetadataCatalog.get(name).set(
+        thing_classes=[c["name"] for c in things],
+        stuff_classes=["things"] + [c["name"] for c in stuff],
+        thing_dataset_id_to_contiguous_id={c["id"]: i for i, c in enumerate(things)},
+        stuff_dataset_id_to_contiguous_id={c["id"]: i + 1 for i, c in enumerate(stuff)},
+        category_dataset_ids=[c["id"] for c in categories],
+        ignore_label=255,
+        label_divisor=1000,
+        evaluator_type="coco_panoptic_seg",
+        **extra,
+    )

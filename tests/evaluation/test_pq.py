@@ -1,0 +1,217 @@
+"""PQ parity with panopticapi: the COCO sample with edited predictions, one hand-made case per
+matching rule, and the command line."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from panfpn_d2.evaluation.pq import pq_compute
+
+from evaluation.eval_helpers import (
+    SAMPLE_JSON,
+    SAMPLE_PNG_DIR,
+    TOY_CATEGORIES,
+    assert_same_pq,
+    panopticapi_pq,
+    write_panoptic_files,
+)
+
+PERSON, CAR, SKY, GRASS = 1, 2, 7, 9
+
+
+def _prediction_segments(id_map, segments_info):
+    """A prediction keeps the segments still present, without GT-only fields."""
+    present = set(np.unique(id_map).tolist())
+    return [{"id": s["id"], "category_id": s["category_id"]} for s in segments_info if s["id"] in present]
+
+
+def drop_largest_thing(id_map, segments_info, categories):
+    """Drop the largest non-crowd thing (a crowd region scores nothing either way)."""
+    things = [s for s in segments_info if categories[s["category_id"]]["isthing"] and not s["iscrowd"]]
+    thing = max(things, key=lambda s: s["area"])
+    return np.where(id_map == thing["id"], 0, id_map), segments_info
+
+
+def shift(id_map, segments_info, categories):
+    return np.roll(id_map, (6, -11), axis=(0, 1)), segments_info
+
+
+def relabel(id_map, segments_info, categories):
+    """Give the first thing and the first stuff segment another category of their kind."""
+    edited = [dict(s) for s in segments_info]
+    for want_thing in (1, 0):
+        segment = next(s for s in edited if categories[s["category_id"]]["isthing"] == want_thing)
+        segment["category_id"] = next(
+            c for c in categories if categories[c]["isthing"] == want_thing and c != segment["category_id"]
+        )
+    return id_map, edited
+
+
+def merge_two(id_map, segments_info, categories):
+    """Merge the two largest segments of the most frequent category into one segment."""
+    counts = {}
+    for s in segments_info:
+        counts.setdefault(s["category_id"], []).append(s)
+    group = max(counts.values(), key=len)
+    first, second = sorted(group, key=lambda s: -s["area"])[:2]
+    return np.where(id_map == second["id"], first["id"], id_map), segments_info
+
+
+EDITS = {
+    "identity": [],
+    "drop": [drop_largest_thing],
+    "shift": [shift],
+    "relabel": [relabel],
+    "merge": [merge_two],
+    "all_four": [drop_largest_thing, relabel, merge_two, shift],
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_sample_parity_with_panopticapi(edit, sample_gt, tmp_path):
+    dataset, id_maps = sample_gt
+    categories = {c["id"]: c for c in dataset["categories"]}
+    predictions = []
+    for annotation in dataset["annotations"]:
+        id_map, segments_info = id_maps[annotation["image_id"]], annotation["segments_info"]
+        for step in EDITS[edit]:
+            id_map, segments_info = step(id_map, segments_info, categories)
+        predictions.append((annotation["image_id"], id_map, _prediction_segments(id_map, segments_info)))
+    pred_json, pred_folder = write_panoptic_files(tmp_path, "pred", predictions, dataset["categories"])
+    expected = panopticapi_pq(str(SAMPLE_JSON), pred_json, str(SAMPLE_PNG_DIR), pred_folder)
+    actual = pq_compute(str(SAMPLE_JSON), pred_json, str(SAMPLE_PNG_DIR), pred_folder)
+    assert_same_pq(actual, expected)
+    if edit == "identity":
+        assert actual["All"]["pq"] == 1.0
+    else:
+        assert actual["All"]["pq"] < 1.0
+
+
+def _box(height, width, y0, y1, x0, x1, value, base=None):
+    id_map = np.zeros((height, width), dtype=np.int64) if base is None else base.copy()
+    id_map[y0:y1, x0:x1] = value
+    return id_map
+
+
+def _toy_case(tmp_path, gt_images, pred_images):
+    gt = write_panoptic_files(tmp_path, "gt", gt_images, TOY_CATEGORIES)
+    pred = write_panoptic_files(tmp_path, "pred", pred_images, TOY_CATEGORIES)
+    expected = panopticapi_pq(gt[0], pred[0], gt[1], pred[1])
+    actual = pq_compute(gt[0], pred[0], gt[1], pred[1])
+    assert_same_pq(actual, expected)
+    return actual
+
+
+def _background():
+    """A 20×20 image: sky on the top half, grass below, a 4×5 person at rows 10..14, cols 2..6."""
+    id_map = _box(20, 20, 0, 10, 0, 20, 10)
+    id_map = _box(20, 20, 10, 20, 0, 20, 11, id_map)
+    id_map = _box(20, 20, 10, 14, 2, 7, 12, id_map)
+    info = [
+        {"id": 10, "category_id": SKY},
+        {"id": 11, "category_id": GRASS},
+        {"id": 12, "category_id": PERSON},
+    ]
+    return id_map, info
+
+
+def test_crowd_region_absorbs_unmatched_prediction(tmp_path):
+    """A predicted car lying mostly on a car crowd region is neither TP nor FP; the crowd is no FN."""
+    gt_map, gt_info = _background()
+    gt_map = _box(20, 20, 2, 8, 10, 18, 13, gt_map)
+    gt_info = gt_info + [{"id": 13, "category_id": CAR, "iscrowd": 1}]
+    pred_map, pred_info = _background()
+    pred_map = _box(20, 20, 3, 7, 11, 17, 13, pred_map)
+    pred_info = pred_info + [{"id": 13, "category_id": CAR}]
+    result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
+    assert result["per_class"][CAR] == {"pq": 0.0, "sq": 0.0, "rq": 0.0}  # never scored
+    assert result["Things"]["n"] == 1
+
+
+def test_void_pixels_are_not_counted_against_a_prediction(tmp_path):
+    """The predicted sky's 40 pixels on GT void leave the union: IoU = 160 / (200 + 160 - 160 - 40) = 1."""
+    gt_map, gt_info = _background()
+    gt_map[0:2, :] = 0  # two void rows at the top of the sky
+    pred_map, pred_info = _background()
+    result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
+    assert result["per_class"][SKY]["sq"] == 1.0
+
+
+def test_unmatched_segments_are_false_positive_and_false_negative(tmp_path):
+    gt_map, gt_info = _background()
+    pred_map, pred_info = _background()
+    pred_map[10:14, 2:7] = 11  # the person is predicted as grass...
+    pred_map = _box(20, 20, 2, 6, 12, 16, 14, pred_map)  # ...and a car appears in the sky
+    pred_info = [s for s in pred_info if s["id"] != 12] + [{"id": 14, "category_id": CAR}]
+    result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
+    assert result["per_class"][PERSON]["rq"] == 0.0
+    assert result["per_class"][CAR]["rq"] == 0.0
+
+
+def test_category_mismatch_never_matches(tmp_path):
+    gt_map, gt_info = _background()
+    pred_map, pred_info = _background()
+    pred_info = [dict(s, category_id=CAR) if s["id"] == 12 else s for s in pred_info]
+    result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
+    assert result["per_class"][PERSON]["pq"] == 0.0 and result["per_class"][CAR]["pq"] == 0.0
+
+
+def test_iou_exactly_one_half_is_not_a_match(tmp_path):
+    """Person GT 4×5 = 20 px; the prediction covers 10 of them and 0 else: IoU = 10/20 = 0.5."""
+    gt_map, gt_info = _background()
+    pred_map, pred_info = _background()
+    pred_map[12:14, 2:7] = 11
+    result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
+    assert result["per_class"][PERSON]["rq"] == 0.0
+    # One pixel more is a match.
+    pred_map[12, 2] = 12
+    result = _toy_case(tmp_path / "more", [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
+    assert result["per_class"][PERSON]["rq"] == 1.0
+
+
+def test_empty_prediction(tmp_path):
+    gt_map, gt_info = _background()
+    result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, np.zeros_like(gt_map), [])])
+    assert result["All"] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 3}
+
+
+def test_empty_ground_truth_image(tmp_path):
+    """An image with no GT segment is all void: predictions on it are ignored, not false positives."""
+    gt_map, gt_info = _background()
+    pred_map, pred_info = _background()
+    images_gt = [(1, gt_map, gt_info), (2, np.zeros_like(gt_map), [])]
+    images_pred = [(1, pred_map, pred_info), (2, pred_map, pred_info)]
+    result = _toy_case(tmp_path, images_gt, images_pred)
+    assert result["All"]["pq"] == 1.0
+
+
+def test_command_line_prints_table_and_writes_json(sample_gt, tmp_path):
+    dataset, id_maps = sample_gt
+    categories = {c["id"]: c for c in dataset["categories"]}
+    predictions = []
+    for annotation in dataset["annotations"]:
+        id_map, info = shift(id_maps[annotation["image_id"]], annotation["segments_info"], categories)
+        predictions.append((annotation["image_id"], id_map, _prediction_segments(id_map, info)))
+    pred_json, pred_folder = write_panoptic_files(tmp_path, "pred", predictions, dataset["categories"])
+    output = tmp_path / "pq.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "panfpn_d2.evaluation.pq", "--gt_json_file", str(SAMPLE_JSON),
+         "--pred_json_file", pred_json, "--gt_folder", str(SAMPLE_PNG_DIR), "--pred_folder", pred_folder,
+         "--output-json", str(output)],
+        capture_output=True, text=True, check=True,
+    )
+    assert "          |    PQ     SQ     RQ     N" in completed.stdout
+    assert "Things    |" in completed.stdout
+    expected = panopticapi_pq(str(SAMPLE_JSON), pred_json, str(SAMPLE_PNG_DIR), pred_folder)
+    written = json.loads(output.read_text())
+    assert_same_pq({**written, "per_class": {int(k): v for k, v in written["per_class"].items()}}, expected)
+
+
+def test_missing_prediction_is_an_error(tmp_path):
+    gt_map, gt_info = _background()
+    gt = write_panoptic_files(tmp_path, "gt", [(1, gt_map, gt_info), (2, gt_map, gt_info)], TOY_CATEGORIES)
+    pred = write_panoptic_files(tmp_path, "pred", [(1, gt_map, gt_info)], TOY_CATEGORIES)
+    with pytest.raises(ValueError, match="2"):
+        pq_compute(gt[0], pred[0], gt[1], pred[1])
