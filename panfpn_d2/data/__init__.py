@@ -1,4 +1,20 @@
-"""Panoptic data: dataset registration, targets derived from panoptic PNGs, the dataset mapper."""
-from .panoptic_targets import instances_from_panoptic, semantic_target_from_panoptic
+"""Panoptic data: dataset registration, targets derived from panoptic PNGs, the dataset mapper.
 
-__all__ = ["instances_from_panoptic", "semantic_target_from_panoptic"]
+Importing this package registers (names only, no file is read) the built-in datasets
+``panfpn_coco_2017_{train,val}``, ``panfpn_cityscapes_fine_panoptic_{train,val}`` (under
+``$DETECTRON2_DATASETS``) and the generated toy dataset ``panfpn_toy_{train,val}``.
+"""
+from .dataset_mapper import PanFPNDatasetMapper
+from .datasets import register_builtin_datasets, register_panoptic_dataset
+from .panoptic_targets import instances_from_panoptic, semantic_target_from_panoptic
+from .toy import register_toy_datasets
+
+__all__ = [
+    "PanFPNDatasetMapper",
+    "instances_from_panoptic",
+    "register_panoptic_dataset",
+    "semantic_target_from_panoptic",
+]
+
+register_builtin_datasets()
+register_toy_datasets()

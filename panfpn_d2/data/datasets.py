@@ -192,6 +192,7 @@ def register_panoptic_dataset(
     evaluator_type: str = "coco_panoptic_seg",
     categories: Optional[Sequence[dict]] = None,
     image_file_for: Optional[Callable[[dict], str]] = None,
+    prepare: Optional[Callable[[], object]] = None,
     **extra_metadata,
 ) -> Metadata:
     """Register a COCO-panoptic dataset (any category ids) in DatasetCatalog and MetadataCatalog.
@@ -203,16 +204,24 @@ def register_panoptic_dataset(
         categories: the JSON's categories, if known in code: the metadata is then complete at once.
             Otherwise the category metadata is read from the JSON on first use.
         image_file_for: maps a JSON image record to its image path (default image_root/file_name).
+        prepare: called before the dataset is loaded, e.g. to generate its files; needs ``categories``
+            (the lazy metadata reads the JSON on its own).
         extra_metadata: further metadata keys (e.g. Cityscapes' gt_dir).
     Returns the dataset's Metadata. Touches no file.
     """
     existing = MetadataCatalog.get(name) if name in MetadataCatalog else None
     if name in DatasetCatalog or (existing is not None and set(existing.__dict__) - {"name"}):
         raise ValueError(f"dataset name {name!r} is already registered")
+    if prepare is not None and categories is None:
+        raise ValueError(f"dataset {name!r}: 'prepare' needs 'categories' (its JSON may not exist yet)")
     categories = None if categories is None else [dict(c) for c in categories]
-    DatasetCatalog.register(
-        name, lambda: load_panoptic_json(json_file, image_root, panoptic_root, categories, image_file_for)
-    )
+
+    def load() -> List[dict]:
+        if prepare is not None:
+            prepare()
+        return load_panoptic_json(json_file, image_root, panoptic_root, categories, image_file_for)
+
+    DatasetCatalog.register(name, load)
     metadata = Metadata(name=name) if categories is not None else LazyPanopticMetadata(name=name)
     metadata.set(
         evaluator_type=evaluator_type,
