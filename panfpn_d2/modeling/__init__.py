@@ -1,0 +1,6 @@
+"""Panoptic FPN components; importing this registers the META_ARCH and SEM_SEG_HEAD."""
+from .meta_arch import PanFPN
+from .panoptic_merge import combine_semantic_and_instance_outputs
+from .semantic_head import PanFPNSemSegHead
+
+__all__ = ["PanFPN", "PanFPNSemSegHead", "combine_semantic_and_instance_outputs"]

@@ -1,0 +1,317 @@
+"""The Panoptic FPN meta-architecture: Mask R-CNN + FPN with a semantic branch."""
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, build_backbone
+from detectron2.modeling.meta_arch.semantic_seg import build_sem_seg_head
+from detectron2.modeling.postprocessing import detector_postprocess, sem_seg_postprocess
+from detectron2.modeling.proposal_generator import build_proposal_generator
+from detectron2.modeling.roi_heads import build_roi_heads
+from detectron2.structures import ImageList
+from detectron2.utils.events import get_event_storage
+
+from .panoptic_merge import combine_semantic_and_instance_outputs
+from .semantic_head import AGGREGATIONS, SEM_SEG_LOSSES
+
+THING_MODES = ("other", "all")
+LOSS_SCHEDULES = ("combine", "alternate")
+logger = logging.getLogger(__name__)
+
+
+@META_ARCH_REGISTRY.register()
+class PanFPN(GeneralizedRCNN):
+    """
+    Panoptic FPN (Kirillov et al., CVPR 2019): one FPN feeds Mask R-CNN's RPN and ROI
+    heads (the instance branch) and a light semantic branch; the training loss is
+    ``L = lambda_i * (L_cls + L_box + L_mask) + lambda_s * L_sem`` (plus the RPN
+    losses, unweighted), and inference merges both outputs into a panoptic map.
+
+    Either branch may be absent: no semantic head is Mask R-CNN alone
+    (lambda_s = 0), no proposal generator / ROI heads is Semantic FPN alone
+    (lambda_i = 0). With default settings the parameters and their names are
+    those of detectron2's ``PanopticFPN``.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone: nn.Module,
+        proposal_generator: Optional[nn.Module],
+        roi_heads: Optional[nn.Module],
+        sem_seg_head: Optional[nn.Module],
+        pixel_mean: Tuple[float, ...],
+        pixel_std: Tuple[float, ...],
+        input_format: Optional[str] = None,
+        vis_period: int = 0,
+        instance_loss_weight: float = 1.0,
+        loss_schedule: str = "combine",
+        grouped_fpn: bool = False,
+        combine_enabled: bool = True,
+        combine_overlap_thresh: float = 0.5,
+        combine_stuff_area_thresh: float = 4096,
+        combine_instances_score_thresh: float = 0.5,
+        semantic_label_to_category: Optional[List[int]] = None,
+    ):
+        """
+        Args:
+            backbone, proposal_generator, roi_heads, pixel_mean, pixel_std,
+                input_format, vis_period: as in :class:`GeneralizedRCNN`;
+                proposal_generator and roi_heads are both None for Semantic FPN alone.
+            sem_seg_head: the semantic branch, or None for Mask R-CNN alone.
+            instance_loss_weight: lambda_i, applied to the ROI heads' losses.
+            loss_schedule: "combine" (both losses every iteration) or "alternate"
+                (instance losses on even iterations, semantic on odd ones).
+            grouped_fpn: the instance branch uses the first half of the FPN
+                channels, the semantic branch the second half.
+            combine_*: the panoptic merge (see ``combine_semantic_and_instance_outputs``);
+                no ``panoptic_seg`` output when combine_enabled is False.
+            semantic_label_to_category: for each semantic label, the stuff category
+                id its panoptic segment gets, or -1 to discard its pixels.
+        """
+        super().__init__(
+            backbone=backbone,
+            proposal_generator=proposal_generator,
+            roi_heads=roi_heads,
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+            input_format=input_format,
+            vis_period=vis_period,
+        )
+        if (proposal_generator is None) != (roi_heads is None):
+            raise ValueError("PanFPN needs both proposal_generator and roi_heads, or neither")
+        if sem_seg_head is None and roi_heads is None:
+            raise ValueError("PanFPN needs at least one branch: lambda_i and lambda_s are both 0")
+        if loss_schedule not in LOSS_SCHEDULES:
+            raise ValueError(f"MODEL.PANFPN.LOSS_SCHEDULE must be one of {LOSS_SCHEDULES}, got {loss_schedule!r}")
+        self.sem_seg_head = sem_seg_head
+        self.instance_loss_weight = instance_loss_weight
+        self.loss_schedule = loss_schedule
+        self.grouped_fpn = grouped_fpn
+        self.combine_enabled = combine_enabled
+        self.combine_overlap_thresh = combine_overlap_thresh
+        self.combine_stuff_area_thresh = combine_stuff_area_thresh
+        self.combine_instances_score_thresh = combine_instances_score_thresh
+        if semantic_label_to_category is not None:
+            # not persistent: derived from the dataset, so checkpoints stay detectron2's
+            self.register_buffer(
+                "semantic_label_to_category", torch.as_tensor(semantic_label_to_category, dtype=torch.long), False
+            )
+        else:
+            self.semantic_label_to_category = None
+
+    @classmethod
+    def from_config(cls, cfg):
+        validate_config(cfg)
+        backbone = build_backbone(cfg)
+        instance_shape, semantic_shape = branch_input_shapes(backbone.output_shape(), cfg.MODEL.PANFPN.GROUPED_FPN)
+        has_instances = cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0
+        has_semantic = cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0
+        combine = cfg.MODEL.PANOPTIC_FPN.COMBINE
+        return {
+            "backbone": backbone,
+            "proposal_generator": build_proposal_generator(cfg, instance_shape) if has_instances else None,
+            "roi_heads": build_roi_heads(cfg, instance_shape) if has_instances else None,
+            "sem_seg_head": build_sem_seg_head(cfg, semantic_shape) if has_semantic else None,
+            "input_format": cfg.INPUT.FORMAT,
+            "vis_period": cfg.VIS_PERIOD,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "instance_loss_weight": cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT,
+            "loss_schedule": cfg.MODEL.PANFPN.LOSS_SCHEDULE,
+            "grouped_fpn": cfg.MODEL.PANFPN.GROUPED_FPN,
+            "combine_enabled": combine.ENABLED,
+            "combine_overlap_thresh": combine.OVERLAP_THRESH,
+            "combine_stuff_area_thresh": combine.STUFF_AREA_LIMIT,
+            "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
+            "semantic_label_to_category": semantic_label_to_category(cfg),
+        }
+
+    def split_features(self, features: Dict[str, torch.Tensor]):
+        """(instance branch features, semantic branch features)."""
+        if not self.grouped_fpn:
+            return features, features
+        half = {k: v.shape[1] // 2 for k, v in features.items()}
+        return {k: v[:, : half[k]] for k, v in features.items()}, {k: v[:, half[k] :] for k, v in features.items()}
+
+    def active_branches(self) -> Tuple[bool, bool]:
+        """(instance, semantic): which branches' losses this training iteration computes."""
+        has_instances, has_semantic = self.roi_heads is not None, self.sem_seg_head is not None
+        if self.loss_schedule == "combine" or not (has_instances and has_semantic):
+            return has_instances, has_semantic
+        # The trainer's iteration (restored on resume) decides the turn.
+        semantic_turn = get_event_storage().iter % 2 == 1
+        return not semantic_turn, semantic_turn
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """
+        Args:
+            batched_inputs: one dict per image, as produced by PanFPNDatasetMapper:
+                "image" (C, H, W); in training "instances" and "sem_seg" (H, W) long;
+                optional "height", "width" (output resolution at inference).
+
+        Returns:
+            in training, a dict of losses; in inference, one dict per image with
+            "sem_seg", "instances" and "panoptic_seg" (for the branches present).
+        """
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensor)
+        instance_features, semantic_features = self.split_features(features)
+        train_instances, train_semantic = self.active_branches()
+
+        losses = {}
+        if train_semantic:
+            gt_sem_seg = [x["sem_seg"].to(self.device) for x in batched_inputs]
+            gt_sem_seg = ImageList.from_tensors(
+                gt_sem_seg, self.backbone.size_divisibility, self.sem_seg_head.ignore_value
+            ).tensor
+            losses.update(self.sem_seg_head(semantic_features, gt_sem_seg)[1])
+        if train_instances:
+            gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+            proposals, proposal_losses = self.proposal_generator(images, instance_features, gt_instances)
+            _, detector_losses = self.roi_heads(images, instance_features, proposals, gt_instances)
+            losses.update(proposal_losses)
+            losses.update({k: v * self.instance_loss_weight for k, v in detector_losses.items()})
+            if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
+                self.visualize_training(batched_inputs, proposals)
+        idle = [m for m, active in ((self.roi_heads, train_instances), (self.proposal_generator, train_instances),
+                                    (self.sem_seg_head, train_semantic)) if m is not None and not active]
+        if idle:
+            # A zero-valued term keeps the idle branch in the graph, so that
+            # DistributedDataParallel finds no unused parameters in "alternate".
+            key = next(iter(losses))
+            losses[key] = losses[key] + sum(p.sum() for m in idle for p in m.parameters()) * 0.0
+        return losses
+
+    def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
+        """
+        Returns:
+            with do_postprocess, one dict per image (see :meth:`forward`); otherwise
+            (detector results or None, semantic logits or None) at the padded input size.
+        """
+        assert not self.training
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensor)
+        instance_features, semantic_features = self.split_features(features)
+        sem_seg_results = detector_results = None
+        if self.sem_seg_head is not None:
+            sem_seg_results, _ = self.sem_seg_head(semantic_features, None)
+        if self.roi_heads is not None:
+            proposals, _ = self.proposal_generator(images, instance_features, None)
+            detector_results, _ = self.roi_heads(images, instance_features, proposals, None)
+        if not do_postprocess:
+            return detector_results, sem_seg_results
+
+        processed_results = []
+        for i, (input_per_image, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
+            height = input_per_image.get("height", image_size[0])
+            width = input_per_image.get("width", image_size[1])
+            result = {}
+            if sem_seg_results is not None:
+                result["sem_seg"] = sem_seg_postprocess(sem_seg_results[i], image_size, height, width)
+            if detector_results is not None:
+                result["instances"] = detector_postprocess(detector_results[i], height, width)
+            if self.combine_enabled and len(result) == 2:
+                result["panoptic_seg"] = combine_semantic_and_instance_outputs(
+                    result["instances"],
+                    result["sem_seg"].argmax(dim=0),
+                    self.combine_overlap_thresh,
+                    self.combine_stuff_area_thresh,
+                    self.combine_instances_score_thresh,
+                    semantic_label_to_category=self.semantic_label_to_category,
+                )
+            processed_results.append(result)
+        return processed_results
+
+
+def branch_input_shapes(shapes: Dict[str, ShapeSpec], grouped_fpn: bool):
+    """The feature shapes the instance and the semantic branch see."""
+    if not grouped_fpn:
+        return shapes, shapes
+    halves = {k: ShapeSpec(channels=v.channels // 2, stride=v.stride) for k, v in shapes.items()}
+    return halves, halves
+
+
+def _dataset_metadata(cfg):
+    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
+    return (names[0], MetadataCatalog.get(names[0])) if names else (None, None)
+
+
+def semantic_label_to_category(cfg) -> Optional[List[int]]:
+    """
+    For each semantic label, the stuff category (contiguous id) of its panoptic
+    segment, or -1 to discard it: in "other" mode label 0 (all things) is
+    discarded and stuff labels are the stuff ids; in "all" mode every thing
+    label is discarded and stuff labels map through the dataset's category order.
+    """
+    if cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT <= 0:
+        return None
+    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    if cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "other":
+        return [-1] + list(range(1, num_classes))
+    name, meta = _dataset_metadata(cfg)
+    category_ids = meta.get("category_dataset_ids", None) if meta is not None else None
+    if category_ids is None:
+        raise ValueError(
+            "MODEL.PANFPN.SEM_SEG_THING_MODE='all' needs the dataset's category order: "
+            f"metadata 'category_dataset_ids' of {name!r} (DATASETS.TRAIN[0]) is missing; "
+            "register the dataset with panfpn_d2.data.register_panoptic_dataset"
+        )
+    stuff_ids = meta.stuff_dataset_id_to_contiguous_id
+    return [stuff_ids.get(dataset_id, -1) for dataset_id in category_ids]
+
+
+def validate_config(cfg):
+    """Raise a ValueError naming the key of any inconsistent setting."""
+    panfpn = cfg.MODEL.PANFPN
+    choices = {
+        "SEM_SEG_THING_MODE": THING_MODES,
+        "LOSS_SCHEDULE": LOSS_SCHEDULES,
+        "SEM_SEG_AGGREGATION": AGGREGATIONS,
+        "SEM_SEG_LOSS": SEM_SEG_LOSSES,
+    }
+    for key, allowed in choices.items():
+        if panfpn[key] not in allowed:
+            raise ValueError(f"MODEL.PANFPN.{key} must be one of {allowed}, got {panfpn[key]!r}")
+    weights = {
+        "MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT": cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT,
+        "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT": cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT,
+    }
+    for key, value in weights.items():
+        if value < 0:
+            raise ValueError(f"{key} (a lambda of the joint loss) must be >= 0, got {value}")
+    if all(v == 0 for v in weights.values()):
+        raise ValueError(f"{' and '.join(weights)} are both 0: nothing to train")
+    if panfpn.GROUPED_FPN and cfg.MODEL.FPN.OUT_CHANNELS % 2:
+        raise ValueError(
+            f"MODEL.PANFPN.GROUPED_FPN splits the FPN channels in halves: MODEL.FPN.OUT_CHANNELS "
+            f"must be even, got {cfg.MODEL.FPN.OUT_CHANNELS}"
+        )
+
+    name, meta = _dataset_metadata(cfg)
+    if meta is None:
+        return
+    expected = {}
+    if weights["MODEL.SEM_SEG_HEAD.LOSS_WEIGHT"] > 0:
+        if panfpn.SEM_SEG_THING_MODE == "other" and meta.get("stuff_classes", None) is not None:
+            expected["MODEL.SEM_SEG_HEAD.NUM_CLASSES"] = (
+                cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, len(meta.stuff_classes), "stuff classes + 'other'")
+        if panfpn.SEM_SEG_THING_MODE == "all" and meta.get("category_dataset_ids", None) is not None:
+            expected["MODEL.SEM_SEG_HEAD.NUM_CLASSES"] = (
+                cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, len(meta.category_dataset_ids), "categories")
+    if weights["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT"] > 0 and meta.get("thing_classes", None) is not None:
+        expected["MODEL.ROI_HEADS.NUM_CLASSES"] = (cfg.MODEL.ROI_HEADS.NUM_CLASSES, len(meta.thing_classes), "thing classes")
+    for key, (value, needed, what) in expected.items():
+        if value != needed:
+            raise ValueError(
+                f"{key} = {value} disagrees with dataset {name!r}, which has {needed} {what} "
+                f"(MODEL.PANFPN.SEM_SEG_THING_MODE = {panfpn.SEM_SEG_THING_MODE!r})"
+            )
