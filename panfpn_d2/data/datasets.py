@@ -256,22 +256,40 @@ def cityscapes_panoptic_categories() -> List[dict]:
     ]
 
 
-def _cityscapes_image_file(image_root: str) -> Callable[[dict], str]:
-    # createPanopticImgs names images "<city>_<seq>_<frame>_gtFine_leftImg8bit.png" (it only swaps the
-    # suffix of the instanceIds file), but they live at leftImg8bit/<split>/<city>/<image id>_leftImg8bit.png.
+def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) -> Metadata:
+    """Register a Cityscapes fine split as written by cityscapesscripts' createPanopticImgs (label ids).
+
+    Expects ``gtFine/cityscapes_panoptic_<split>.json`` + ``gtFine/cityscapes_panoptic_<split>/`` and
+    the images at ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png``.
+    """
+    gt_fine = os.path.join(cityscapes_root, "gtFine")
+    image_root = os.path.join(cityscapes_root, "leftImg8bit", split)
+
+    # createPanopticImgs writes image file names "<image id>_gtFine_leftImg8bit.png" (it only swaps
+    # the suffix of the instanceIds file), so the image path is rebuilt from the image id.
     def image_file(image: dict) -> str:
         image_id = str(image["id"])
         city = image_id.rsplit("_", 2)[0]
         return os.path.join(image_root, city, f"{image_id}_leftImg8bit.png")
 
-    return image_file
+    return register_panoptic_dataset(
+        name,
+        os.path.join(gt_fine, f"cityscapes_panoptic_{split}.json"),
+        image_root,
+        os.path.join(gt_fine, f"cityscapes_panoptic_{split}"),
+        evaluator_type="cityscapes_panoptic_seg",
+        categories=cityscapes_panoptic_categories(),
+        image_file_for=image_file,
+        # detectron2's Cityscapes evaluators search <gt_dir>/<city>/*_gtFine_* files.
+        gt_dir=os.path.join(gt_fine, split),
+    )
 
 
 def register_builtin_datasets(root: Optional[str] = None) -> None:
     """COCO 2017 and Cityscapes fine panoptic train/val under ``root`` ($DETECTRON2_DATASETS, default "datasets")."""
     root = root if root is not None else os.getenv("DETECTRON2_DATASETS", "datasets")
+    coco = os.path.join(root, "coco")
     for split in ("train", "val"):
-        coco = os.path.join(root, "coco")
         register_panoptic_dataset(
             f"panfpn_coco_2017_{split}",
             os.path.join(coco, "annotations", f"panoptic_{split}2017.json"),
@@ -279,16 +297,4 @@ def register_builtin_datasets(root: Optional[str] = None) -> None:
             os.path.join(coco, f"panoptic_{split}2017"),
             categories=coco_panoptic_categories(),
         )
-        gt_fine = os.path.join(root, "cityscapes", "gtFine")
-        image_root = os.path.join(root, "cityscapes", "leftImg8bit", split)
-        register_panoptic_dataset(
-            f"panfpn_cityscapes_fine_panoptic_{split}",
-            os.path.join(gt_fine, f"cityscapes_panoptic_{split}.json"),
-            image_root,
-            os.path.join(gt_fine, f"cityscapes_panoptic_{split}"),
-            evaluator_type="cityscapes_panoptic_seg",
-            categories=cityscapes_panoptic_categories(),
-            image_file_for=_cityscapes_image_file(image_root),
-            # detectron2's Cityscapes evaluators search <gt_dir>/<city>/*_gtFine_* files.
-            gt_dir=os.path.join(gt_fine, split),
-        )
+        register_cityscapes_panoptic(f"panfpn_cityscapes_fine_panoptic_{split}", os.path.join(root, "cityscapes"), split)

@@ -135,7 +135,7 @@ def instances_from_panoptic(
         pixel_row = np.where(labelled, segment_to_row[index], -1)
         ys, xs = np.nonzero(pixel_row >= 0)
         masks[pixel_row[ys, xs], ys, xs] = True
-    keep = masks.reshape(len(candidates), -1).any(axis=1)
+    keep = masks.reshape(len(candidates), height * width).any(axis=1)
     masks = masks[keep]
     classes = [int(segments_info[i]["category_id"]) for i, k in zip(candidates, keep) if k]
 

@@ -236,12 +236,12 @@ def generate_toy_dataset(
     return root
 
 
-def register_toy_datasets(root: Optional[Path] = None) -> None:
-    """Register ``panfpn_toy_train`` / ``panfpn_toy_val``; the files are generated when first loaded."""
+def register_toy_datasets(root: Optional[Path] = None, name_prefix: str = "panfpn_toy") -> None:
+    """Register ``<name_prefix>_train`` / ``_val``; the files are generated when first loaded."""
     root = Path(root) if root is not None else default_toy_root()
     for split in SPLITS:
         register_panoptic_dataset(
-            f"panfpn_toy_{split}",
+            f"{name_prefix}_{split}",
             str(root / f"panoptic_{split}.json"),
             str(root / split / "images"),
             str(root / split / "panoptic"),
