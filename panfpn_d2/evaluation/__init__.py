@@ -1,1 +1,38 @@
-"""Evaluation (placeholder docstring, completed below)."""
+"""Evaluation of Panoptic FPN outputs on COCO-panoptic-format datasets (COCO, Cityscapes).
+
+Every evaluator reads the ground truth from the dataset's COCO panoptic JSON + PNGs (metadata
+``panoptic_json``, ``panoptic_root``), keeps only compact per-image records (RLE, confusion
+counts), gathers them to the main process in distributed runs, and returns detectron2's
+format, in percent. Per-class keys use "-" as detectron2's do.
+
+* ``PanFPNPanopticEvaluator`` -> ``{"panoptic_seg": {...}}``: PQ, SQ, RQ over all categories,
+  PQ_th/SQ_th/RQ_th (things), PQ_st/SQ_st/RQ_st (stuff), and PQ-/SQ-/RQ-<category> for every
+  category with a segment in the ground truth or the prediction; panopticapi's numbers, computed
+  by hotcoco from per-segment RLE (no PNG round trip). Optionally writes the predictions as COCO
+  panoptic PNG + JSON.
+* ``PanFPNSemSegEvaluator`` -> ``{"sem_seg": {...}}``: mIoU, fwIoU (the paper's fIoU), mACC,
+  pACC, IoU-<class>, ACC-<class> of argmax(sem_seg) against the semantic map of the model's
+  thing mode ("other" or "all") derived from the panoptic PNG.
+* ``PanFPNInstanceEvaluator`` -> ``{"bbox": {...}, "segm": {...}}``: AP, AP50, AP75, APs, APm,
+  APl and AP-<class> (COCO protocol, pycocotools' numbers; hotcoco's COCOeval where detectron2
+  has no compiled ops), ground truth = the thing segments of the panoptic annotations.
+* ``build_evaluator(cfg, dataset_name, output_folder)`` picks those the model config produces.
+* ``python -m panfpn_d2.evaluation.pq`` is panopticapi's PQ command line (and ``pq_compute``).
+
+Not covered: Cityscapes' own iIoU and instance-level AP (cityscapesscripts); Cityscapes is
+scored with the COCO-style metrics above.
+"""
+from .build import build_evaluator
+from .instance_evaluation import PanFPNInstanceEvaluator
+from .panoptic_evaluation import PanFPNPanopticEvaluator
+from .pq import pq_compute
+from .semantic_evaluation import PanFPNSemSegEvaluator, semantic_metrics
+
+__all__ = [
+    "build_evaluator",
+    "PanFPNInstanceEvaluator",
+    "PanFPNPanopticEvaluator",
+    "PanFPNSemSegEvaluator",
+    "pq_compute",
+    "semantic_metrics",
+]

@@ -1,0 +1,217 @@
+"""COCO instance AP (``bbox``, ``segm``) of the model's ``instances``, with ground truth built on
+the fly from the panoptic annotations (no instances JSON needed)."""
+import copy
+import itertools
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.structures import BoxMode
+from detectron2.utils import comm
+from detectron2.utils.logger import create_small_table
+from hotcoco import mask as hotcoco_mask
+
+from ..utils.env import has_compiled_ops
+from .panoptic_gt import PanopticGroundTruth
+from .segment_codec import SegmentRuns
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("bbox", "segm")
+BACKENDS = ("hotcoco", "detectron2", "pycocotools")
+AP_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def default_backend() -> str:
+    """detectron2's compiled COCOeval where it is built, else hotcoco's (pycocotools' numbers,
+    without its pure-Python loops)."""
+    return "detectron2" if has_compiled_ops() else "hotcoco"
+
+
+def coco_api(backend: str):
+    """``(COCO, COCOeval)`` classes of a backend; all three give pycocotools' numbers."""
+    if backend == "hotcoco":
+        import hotcoco
+
+        return hotcoco.COCO, hotcoco.COCOeval
+    if backend == "detectron2":
+        from detectron2.evaluation.fast_eval_api import COCOeval_opt
+        from pycocotools.coco import COCO
+
+        return COCO, COCOeval_opt
+    if backend == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        return COCO, COCOeval
+    raise ValueError(f"COCO evaluation backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def coco_ap(
+    ground_truth: dict,
+    detections: List[dict],
+    task: str,
+    class_names: Sequence[str],
+    backend: str,
+) -> Tuple[Dict[str, float], Optional[object]]:
+    """detectron2's AP dict (percent: AP, AP50, AP75, APs, APm, APl, ``AP-<name>``) of ``detections``
+    (COCO result dicts) against ``ground_truth`` (a COCO instances dict), and the COCOeval.
+
+    ``class_names`` follow ``ground_truth["categories"]``' order. Without detections every value
+    is NaN, as in detectron2's COCOEvaluator.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if not detections:
+        logger.warning(f"No {task} detection to evaluate")
+        return {metric: float("nan") for metric in AP_METRICS}, None
+    coco_class, cocoeval_class = coco_api(backend)
+    coco_gt = coco_class()
+    coco_gt.dataset = copy.deepcopy(ground_truth)
+    coco_gt.createIndex()
+    # A result with both fields is read as a box (area = box area) by the COCO API; keep only the
+    # task's own geometry so that segm AP sizes instances by their mask area, as detectron2 does.
+    dropped = "segmentation" if task == "bbox" else "bbox"
+    coco_dt = coco_gt.loadRes([{k: v for k, v in d.items() if k != dropped} for d in detections])
+    coco_eval = cocoeval_class(coco_gt, coco_dt, task)
+    coco_eval.params.imgIds = sorted(int(image["id"]) for image in ground_truth["images"])
+    coco_eval.evaluate()
+    coco_eval.accumulate()
+    coco_eval.summarize()
+
+    results = {metric: float(100 * coco_eval.stats[i]) for i, metric in enumerate(AP_METRICS)}
+    # precision: [IoU threshold, recall, class, area range "all", max detections 100]
+    precision = np.asarray(coco_eval.eval["precision"])
+    for k, name in enumerate(class_names):
+        class_precision = precision[:, :, k, 0, -1]
+        class_precision = class_precision[class_precision > -1]
+        results[f"AP-{name}"] = float(100 * class_precision.mean()) if class_precision.size else float("nan")
+    return results, coco_eval
+
+
+class PanFPNInstanceEvaluator(DatasetEvaluator):
+    """COCO ``bbox`` and ``segm`` AP (AP, AP50, AP75, APs, APm, APl, per class) of
+    ``outputs[i]["instances"]``.
+
+    The ground truth of each processed image is built from its panoptic annotation: one
+    instance per thing segment (RLE from the PNG; ``iscrowd``, ``area``, ``bbox`` from the JSON).
+    Detections and ground truth are kept as COCO RLE records and, in a distributed run, gathered
+    to the main process. ``backend`` picks the COCOeval: "hotcoco" (default without compiled
+    detectron2 ops), "detectron2" (its compiled COCOeval_opt, the default with them), or
+    "pycocotools"; all give pycocotools' numbers.
+    """
+
+    def __init__(
+        self,
+        dataset_name: str,
+        tasks: Sequence[str] = TASKS,
+        *,
+        distributed: bool = True,
+        backend: Optional[str] = None,
+    ):
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown:
+            raise ValueError(f"tasks must be among {TASKS}, got {list(tasks)}")
+        self._tasks = tuple(tasks)
+        self._backend = backend or default_backend()
+        coco_api(self._backend)  # fail now, not after a whole inference run
+        self._metadata = MetadataCatalog.get(dataset_name)
+        self._distributed = distributed
+        self._ground_truth = PanopticGroundTruth.from_metadata(self._metadata)
+        self._dataset_ids = {c: d for d, c in self._metadata.thing_dataset_id_to_contiguous_id.items()}
+        self._images = {int(image["id"]): image for image in self._ground_truth.dataset["images"]}
+        self._records: List[dict] = []
+
+    def reset(self):
+        self._records = []
+
+    def _gt_instances(self, image_id: int) -> List[dict]:
+        annotation = self._ground_truth.annotation(image_id)
+        things = [s for s in annotation["segments_info"] if int(s["category_id"]) in self._dataset_ids]
+        if not things:
+            return []
+        runs = SegmentRuns(self._ground_truth.id_map(image_id))
+        return [
+            {
+                "image_id": image_id,
+                "category_id": int(s["category_id"]),
+                "segmentation": runs.rle(int(s["id"])),
+                "area": s["area"],
+                "bbox": s["bbox"],
+                "iscrowd": int(s.get("iscrowd", 0)),
+            }
+            for s in things
+        ]
+
+    def _detections(self, image_id: int, instances) -> List[dict]:
+        instances = instances.to("cpu")
+        if len(instances) == 0:
+            return []
+        boxes = BoxMode.convert(instances.pred_boxes.tensor.numpy(), BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
+        masks = np.asfortranarray(instances.pred_masks.numpy().transpose(1, 2, 0).astype(np.uint8))
+        rles = hotcoco_mask.encode(masks)
+        categories = instances.pred_classes.tolist()
+        unknown = sorted(set(categories) - set(self._dataset_ids))
+        if unknown:
+            raise KeyError(
+                f"image_id {image_id}: pred_classes {unknown} are not thing contiguous ids of "
+                f"{self._metadata.name!r} (0..{len(self._dataset_ids) - 1})"
+            )
+        return [
+            {
+                "image_id": image_id,
+                "category_id": int(self._dataset_ids[category]),
+                "bbox": [float(v) for v in box],
+                "score": float(score),
+                "segmentation": rle,
+            }
+            for category, box, score, rle in zip(categories, boxes, instances.scores.tolist(), rles)
+        ]
+
+    def process(self, inputs, outputs):
+        for model_input, output in zip(inputs, outputs):
+            image_id = int(model_input["image_id"])
+            if image_id not in self._images:
+                raise KeyError(f"{self._ground_truth.json_file}: no image with id {image_id}")
+            self._records.append(
+                {
+                    "image_id": image_id,
+                    "ground_truth": self._gt_instances(image_id),
+                    "detections": self._detections(image_id, output["instances"]),
+                }
+            )
+
+    def evaluate(self):
+        records = self._records
+        if self._distributed:
+            comm.synchronize()
+            gathered = comm.gather(self._records, dst=0)
+            if not comm.is_main_process():
+                return {}
+            records = list(itertools.chain(*gathered))
+        records = list({r["image_id"]: r for r in records}.values())
+        if not records:
+            logger.warning("PanFPNInstanceEvaluator: no prediction was processed; nothing to evaluate")
+            return {}
+
+        thing_categories = [
+            self._ground_truth.categories[self._dataset_ids[c]] for c in sorted(self._dataset_ids)
+        ]
+        gt_annotations = [r["ground_truth"] for r in records]
+        ground_truth = {
+            "images": [self._images[r["image_id"]] for r in records],
+            "annotations": [dict(a, id=i) for i, a in enumerate(itertools.chain(*gt_annotations), start=1)],
+            "categories": thing_categories,
+        }
+        detections = list(itertools.chain(*(r["detections"] for r in records)))
+        class_names = [c["name"] for c in thing_categories]
+        results = OrderedDict()
+        for task in self._tasks:
+            results[task], _ = coco_ap(ground_truth, detections, task, class_names, self._backend)
+            logger.info(f"Evaluation results for {task} ({self._backend} COCOeval):\n" + create_small_table(
+                {k: results[task][k] for k in AP_METRICS}
+            ))
+        return results

@@ -1,0 +1,145 @@
+"""Semantic segmentation metrics of the model's ``sem_seg`` output, against the semantic map
+derived from the panoptic ground truth (no semantic PNGs needed)."""
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from ..data.panoptic_targets import THING_MODES, semantic_target_from_panoptic
+from .panoptic_gt import PanopticGroundTruth
+
+logger = logging.getLogger(__name__)
+
+
+def semantic_class_names(metadata, thing_mode: str) -> List[str]:
+    """The names of the semantic labels in ``thing_mode``'s layout (see .notes/CONVENTIONS.md)."""
+    if thing_mode == "other":
+        return list(metadata.stuff_classes)
+    if thing_mode == "all":
+        names = {d: metadata.thing_classes[c] for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
+        names.update({d: metadata.stuff_classes[c] for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()})
+        return [names[d] for d in metadata.category_dataset_ids]
+    raise ValueError(f"thing_mode must be one of {THING_MODES}, got {thing_mode!r}")
+
+
+def semantic_metrics(confusion: np.ndarray, class_names: Sequence[str]) -> Dict[str, float]:
+    """mIoU, fwIoU, mACC, pACC and per-class ``IoU-<name>`` / ``ACC-<name>``, in percent.
+
+    ``confusion[g, p]`` counts the labelled pixels of ground-truth class g predicted as p.
+    A class's IoU is TP / (TP + FP + FN), averaged over the classes that occur in the ground
+    truth or the prediction (a class only predicted scores 0); its accuracy TP / (TP + FN), over
+    the classes in the ground truth. fwIoU weights IoU by ground-truth pixel frequency. These are
+    the definitions of detectron2's SemSegEvaluator. A class absent from both sides is NaN.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    true_positive = np.diag(confusion)
+    gt_pixels = confusion.sum(axis=1)
+    union = gt_pixels + confusion.sum(axis=0) - true_positive
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, true_positive / union, np.nan)
+        accuracy = np.where(gt_pixels > 0, true_positive / gt_pixels, np.nan)
+    total = gt_pixels.sum()
+    in_gt = gt_pixels > 0
+    results = {
+        "mIoU": 100 * np.nanmean(iou) if (union > 0).any() else float("nan"),
+        "fwIoU": 100 * float((gt_pixels[in_gt] / total * iou[in_gt]).sum()) if total else float("nan"),
+        "mACC": 100 * np.nanmean(accuracy) if in_gt.any() else float("nan"),
+        "pACC": 100 * true_positive.sum() / total if total else float("nan"),
+    }
+    results = {k: float(v) for k, v in results.items()}
+    for name, value in zip(class_names, iou):
+        results[f"IoU-{name}"] = float(100 * value)
+    for name, value in zip(class_names, accuracy):
+        results[f"ACC-{name}"] = float(100 * value)
+    return results
+
+
+class PanFPNSemSegEvaluator(DatasetEvaluator):
+    """mIoU, fwIoU, mACC, pACC (+ per class) of ``argmax(outputs[i]["sem_seg"])``.
+
+    The ground truth is each image's panoptic PNG (metadata ``panoptic_json``/``panoptic_root``)
+    turned into the semantic map of ``thing_mode`` ("other": stuff classes + one 'things' class,
+    "all": one class per category), void pixels ignored. Only the class-by-class confusion
+    matrix is kept and, in a distributed run, summed on the main process.
+    """
+
+    def __init__(self, dataset_name: str, thing_mode: str, *, distributed: bool = True):
+        self._metadata = MetadataCatalog.get(dataset_name)
+        self._thing_mode = thing_mode
+        self._class_names = semantic_class_names(self._metadata, thing_mode)
+        self._num_classes = len(self._class_names)
+        self._distributed = distributed
+        self._ground_truth = PanopticGroundTruth.from_metadata(self._metadata)
+        self._confusion = np.zeros((self._num_classes, self._num_classes), dtype=np.int64)
+
+    def reset(self):
+        self._confusion = np.zeros((self._num_classes, self._num_classes), dtype=np.int64)
+
+    def _target(self, image_id) -> np.ndarray:
+        annotation = self._ground_truth.annotation(image_id)
+        things = self._metadata.thing_dataset_id_to_contiguous_id
+        stuff = self._metadata.stuff_dataset_id_to_contiguous_id
+        segments_info = []
+        for segment in annotation["segments_info"]:
+            category = int(segment["category_id"])
+            if category not in things and category not in stuff:
+                raise KeyError(
+                    f"{self._ground_truth.json_file}: image_id {image_id}, segment {segment['id']}: category_id "
+                    f"{category} is in neither thing_ nor stuff_dataset_id_to_contiguous_id of {self._metadata.name!r}"
+                )
+            isthing = category in things
+            segments_info.append(
+                {"id": segment["id"], "isthing": isthing, "category_id": (things if isthing else stuff)[category]}
+            )
+        return semantic_target_from_panoptic(
+            self._ground_truth.id_map(image_id),
+            segments_info,
+            self._thing_mode,
+            self._metadata,
+            source=annotation["file_name"],
+        )
+
+    def process(self, inputs, outputs):
+        for model_input, output in zip(inputs, outputs):
+            scores = output["sem_seg"]
+            image_id = model_input["image_id"]
+            if scores.shape[0] != self._num_classes:
+                raise ValueError(
+                    f"image_id {image_id}: sem_seg has {scores.shape[0]} classes, thing mode "
+                    f"{self._thing_mode!r} of {self._metadata.name!r} has {self._num_classes}"
+                )
+            prediction = scores.argmax(dim=0).to(torch.device("cpu")).numpy().astype(np.int64)
+            target = self._target(image_id)
+            if prediction.shape != target.shape:
+                raise ValueError(
+                    f"image_id {image_id}: sem_seg is {tuple(prediction.shape)}, its ground truth "
+                    f"{tuple(target.shape)}; the model must return sem_seg at the input's height and width"
+                )
+            labelled = target != self._metadata.ignore_label
+            pairs = self._num_classes * target[labelled].astype(np.int64) + prediction[labelled]
+            self._confusion += np.bincount(pairs, minlength=self._num_classes**2).reshape(self._confusion.shape)
+
+    def evaluate(self):
+        confusion = self._confusion
+        if self._distributed:
+            comm.synchronize()
+            gathered = comm.gather(self._confusion, dst=0)
+            if not comm.is_main_process():
+                return {}
+            confusion = np.sum(gathered, axis=0)
+        if confusion.sum() == 0:
+            logger.warning("PanFPNSemSegEvaluator: no labelled pixel was processed; nothing to evaluate")
+            return {}
+        results = semantic_metrics(confusion, self._class_names)
+        logger.info(
+            "Semantic segmentation ({} classes, thing mode {!r}): mIoU {:.3f}, fwIoU {:.3f}, mACC {:.3f}, "
+            "pACC {:.3f}".format(
+                self._num_classes, self._thing_mode, results["mIoU"], results["fwIoU"], results["mACC"], results["pACC"]
+            )
+        )
+        return OrderedDict({"sem_seg": results})

@@ -1,0 +1,112 @@
+"""Instance AP: ground truth built from the panoptic annotations, numbers equal to pycocotools'."""
+import contextlib
+import io
+
+import numpy as np
+import pycocotools.mask as pycocotools_mask
+import pytest
+import torch
+from detectron2.structures import Boxes, Instances
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from panfpn_d2.evaluation import PanFPNInstanceEvaluator
+from panfpn_d2.evaluation.instance_evaluation import AP_METRICS
+
+
+def _sample_detections(sample_gt, metadata, seed=0):
+    """Per image: detections made from the GT things (shifted, some relabelled, random scores)."""
+    dataset, id_maps = sample_gt
+    rng = np.random.default_rng(seed)
+    things = metadata.thing_dataset_id_to_contiguous_id
+    per_image = {}
+    for annotation in dataset["annotations"]:
+        id_map = id_maps[annotation["image_id"]]
+        masks, classes = [], []
+        for s in annotation["segments_info"]:
+            if s["category_id"] not in things:
+                continue
+            mask = np.roll(id_map == s["id"], int(rng.integers(-6, 7)), axis=1)
+            masks.append(mask)
+            classes.append(things[s["category_id"]] if rng.random() < 0.8 else int(rng.integers(len(things))))
+        masks = np.stack(masks)
+        boxes = []
+        for mask in masks:
+            ys, xs = np.nonzero(mask)
+            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        instances = Instances(id_map.shape)
+        instances.pred_masks = torch.from_numpy(masks)
+        instances.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32))
+        instances.scores = torch.from_numpy(rng.random(len(masks)).astype(np.float32))
+        instances.pred_classes = torch.tensor(classes, dtype=torch.int64)
+        per_image[annotation["image_id"]] = instances
+    return per_image
+
+
+def _pycocotools_reference(sample_gt, metadata, detections, task):
+    """pycocotools on a GT built independently: one binary mask per thing segment of the PNG."""
+    dataset, id_maps = sample_gt
+    things = metadata.thing_dataset_id_to_contiguous_id
+    contiguous_to_dataset = {c: d for d, c in things.items()}
+    annotations, results = [], []
+    for annotation in dataset["annotations"]:
+        image_id = annotation["image_id"]
+        for s in annotation["segments_info"]:
+            if s["category_id"] in things:
+                rle = pycocotools_mask.encode(np.asfortranarray(id_maps[image_id] == s["id"]).astype(np.uint8))
+                annotations.append(dict(image_id=image_id, id=len(annotations) + 1, category_id=s["category_id"],
+                                        segmentation=rle, area=s["area"], bbox=s["bbox"], iscrowd=s["iscrowd"]))
+        instances = detections[image_id]
+        for mask, box, score, cls in zip(instances.pred_masks.numpy(), instances.pred_boxes.tensor.numpy(),
+                                         instances.scores.numpy(), instances.pred_classes.numpy()):
+            result = {"image_id": image_id, "category_id": contiguous_to_dataset[int(cls)], "score": float(score)}
+            if task == "segm":
+                result["segmentation"] = pycocotools_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+            else:
+                result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
+            results.append(result)
+    categories = [c for c in dataset["categories"] if c["id"] in things]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = {"images": dataset["images"], "annotations": annotations, "categories": categories}
+        coco_gt.createIndex()
+        coco_eval = COCOeval(coco_gt, coco_gt.loadRes(results), task)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    return coco_eval.stats
+
+
+@pytest.mark.parametrize("backend", ["hotcoco", "pycocotools"])
+def test_ap_equals_pycocotools(backend, sample_gt, sample_metadata):
+    detections = _sample_detections(sample_gt, sample_metadata)
+    evaluator = PanFPNInstanceEvaluator(sample_metadata.name, distributed=False, backend=backend)
+    evaluator.reset()
+    for image_id, instances in detections.items():
+        evaluator.process([{"image_id": image_id}], [{"instances": instances}])
+    results = evaluator.evaluate()
+    for task in ("bbox", "segm"):
+        stats = _pycocotools_reference(sample_gt, sample_metadata, detections, task)
+        got = [results[task][m] for m in AP_METRICS]
+        np.testing.assert_allclose(got, 100 * np.asarray(stats[:6]), atol=1e-9, equal_nan=True)
+        assert "AP-person" in results[task]
+    assert 0 < results["segm"]["AP"] < 100
+
+
+def test_exact_detections_score_100(sample_gt, sample_metadata):
+    """Detections equal to the non-crowd GT things: segm AP 100 (crowd GT is not a miss)."""
+    dataset, id_maps = sample_gt
+    things = sample_metadata.thing_dataset_id_to_contiguous_id
+    evaluator = PanFPNInstanceEvaluator(sample_metadata.name, tasks=("segm",), distributed=False)
+    evaluator.reset()
+    for annotation in dataset["annotations"]:
+        segments = [s for s in annotation["segments_info"] if s["category_id"] in things and not s["iscrowd"]]
+        instances = Instances(id_maps[annotation["image_id"]].shape)
+        instances.pred_masks = torch.from_numpy(np.stack([id_maps[annotation["image_id"]] == s["id"] for s in segments]))
+        instances.pred_boxes = Boxes(torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (s["bbox"] for s in segments)], dtype=torch.float32))
+        instances.scores = torch.ones(len(segments))
+        instances.pred_classes = torch.tensor([things[s["category_id"]] for s in segments])
+        evaluator.process([{"image_id": annotation["image_id"]}], [{"instances": instances}])
+    results = evaluator.evaluate()
+    assert list(results) == ["segm"]
+    assert results["segm"]["AP"] == pytest.approx(100.0)
