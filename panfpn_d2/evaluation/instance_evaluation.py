@@ -7,15 +7,15 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 from detectron2.utils.logger import create_small_table
 from hotcoco import mask as hotcoco_mask
 
+from ..data.dataset_mapper import read_panoptic_png
 from ..utils.env import has_compiled_ops
-from .panoptic_gt import PanopticGroundTruth
 from .segment_codec import SegmentRuns
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,8 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
     """COCO ``bbox`` and ``segm`` AP (AP, AP50, AP75, APs, APm, APl, per class) of
     ``outputs[i]["instances"]``.
 
-    The ground truth of each processed image is built from its panoptic annotation: one
-    instance per thing segment (RLE from the PNG; ``iscrowd``, ``area``, ``bbox`` from the JSON).
+    The ground truth of each processed image is built from its dataset dict: one instance per
+    thing segment (RLE from the panoptic PNG; ``iscrowd``, ``area``, ``bbox`` from the JSON).
     Detections and ground truth are kept as COCO RLE records and, in a distributed run, gathered
     to the main process. ``backend`` picks the COCOeval: "hotcoco" (default without compiled
     detectron2 ops), "detectron2" (its compiled COCOeval_opt, the default with them), or
@@ -120,24 +120,23 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
         coco_api(self._backend)  # fail now, not after a whole inference run
         self._metadata = MetadataCatalog.get(dataset_name)
         self._distributed = distributed
-        self._ground_truth = PanopticGroundTruth.from_metadata(self._metadata)
+        self._dataset_dicts = {d["image_id"]: d for d in DatasetCatalog.get(dataset_name)}
         self._dataset_ids = {c: d for d, c in self._metadata.thing_dataset_id_to_contiguous_id.items()}
-        self._images = {int(image["id"]): image for image in self._ground_truth.dataset["images"]}
         self._records: List[dict] = []
 
     def reset(self):
         self._records = []
 
-    def _gt_instances(self, image_id: int) -> List[dict]:
-        annotation = self._ground_truth.annotation(image_id)
-        things = [s for s in annotation["segments_info"] if int(s["category_id"]) in self._dataset_ids]
+    def _gt_instances(self, record: dict) -> List[dict]:
+        """COCO annotations of the image's thing segments, crowd included (COCO ignores, not misses, them)."""
+        things = [s for s in record["segments_info"] if s["isthing"]]
         if not things:
             return []
-        runs = SegmentRuns(self._ground_truth.id_map(image_id))
+        runs = SegmentRuns(read_panoptic_png(record["pan_seg_file_name"]))
         return [
             {
-                "image_id": image_id,
-                "category_id": int(s["category_id"]),
+                "image_id": record["image_id"],
+                "category_id": int(self._dataset_ids[s["category_id"]]),
                 "segmentation": runs.rle(int(s["id"])),
                 "area": s["area"],
                 "bbox": s["bbox"],
@@ -173,13 +172,15 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs):
         for model_input, output in zip(inputs, outputs):
-            image_id = int(model_input["image_id"])
-            if image_id not in self._images:
-                raise KeyError(f"{self._ground_truth.json_file}: no image with id {image_id}")
+            image_id = model_input["image_id"]
+            if image_id not in self._dataset_dicts:
+                raise KeyError(f"dataset {self._metadata.name!r} has no image with id {image_id!r}")
+            record = self._dataset_dicts[image_id]
             self._records.append(
                 {
                     "image_id": image_id,
-                    "ground_truth": self._gt_instances(image_id),
+                    "image": {"id": image_id, "height": record["height"], "width": record["width"]},
+                    "ground_truth": self._gt_instances(record),
                     "detections": self._detections(image_id, output["instances"]),
                 }
             )
@@ -198,11 +199,11 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
             return {}
 
         thing_categories = [
-            self._ground_truth.categories[self._dataset_ids[c]] for c in sorted(self._dataset_ids)
+            {"id": int(self._dataset_ids[c]), "name": self._metadata.thing_classes[c]} for c in sorted(self._dataset_ids)
         ]
         gt_annotations = [r["ground_truth"] for r in records]
         ground_truth = {
-            "images": [self._images[r["image_id"]] for r in records],
+            "images": [r["image"] for r in records],
             "annotations": [dict(a, id=i) for i, a in enumerate(itertools.chain(*gt_annotations), start=1)],
             "categories": thing_categories,
         }

@@ -15,7 +15,6 @@ from detectron2.utils.file_io import PathManager
 from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
-from .panoptic_gt import PanopticGroundTruth
 from .pq import GROUPS, is_scored
 from .segment_codec import SegmentRuns, write_panoptic_png
 
@@ -24,6 +23,12 @@ logger = logging.getLogger(__name__)
 _GROUP_SUFFIX = {"All": "", "Things": "_th", "Stuff": "_st"}
 PNG_SUBDIR = "panoptic_predictions"
 PREDICTIONS_JSON = "panoptic_predictions.json"
+
+
+def _metadata_path(metadata, key: str) -> str:
+    if not hasattr(metadata, key):
+        raise KeyError(f"dataset {metadata.name!r}: metadata has no {key!r}, which panoptic evaluation needs")
+    return PathManager.get_local_path(getattr(metadata, key))
 
 
 def _percent(fraction: float) -> float:
@@ -191,22 +196,22 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
             logger.warning("PanFPNPanopticEvaluator: no prediction was processed; nothing to evaluate")
             return {}
 
-        ground_truth = PanopticGroundTruth.from_metadata(self._metadata)
-        gt_images = {int(image["id"]): image for image in ground_truth.dataset["images"]}
+        gt_json_file = _metadata_path(self._metadata, "panoptic_json")
+        gt_folder = _metadata_path(self._metadata, "panoptic_root")
+        with open(gt_json_file) as f:
+            gt_dataset = json.load(f)
+        gt_images = {int(image["id"]): image for image in gt_dataset["images"]}
         unknown = [r["image_id"] for r in records if int(r["image_id"]) not in gt_images]
         if unknown:
-            raise KeyError(f"{ground_truth.json_file}: no image with id(s) {unknown[:20]} among the predicted ones")
+            raise KeyError(f"{gt_json_file}: no image with id(s) {unknown[:20]} among the predicted ones")
         evaluated_ids = {int(r["image_id"]) for r in records}
         if len(evaluated_ids) < len(gt_images):
-            logger.warning(
-                f"Panoptic evaluation of {len(evaluated_ids)} of the {len(gt_images)} images of "
-                f"{ground_truth.json_file}"
-            )
+            logger.warning(f"Panoptic evaluation of {len(evaluated_ids)} of the {len(gt_images)} images of {gt_json_file}")
         images = [gt_images[i] for i in sorted(evaluated_ids)]
         gt_subset = dict(
-            ground_truth.dataset,
+            gt_dataset,
             images=images,
-            annotations=[a for a in ground_truth.dataset["annotations"] if int(a["image_id"]) in evaluated_ids],
+            annotations=[a for a in gt_dataset["annotations"] if int(a["image_id"]) in evaluated_ids],
         )
         predicted_segments = [
             {
@@ -221,15 +226,16 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
                 ((r, s) for r in records for s in r["segments"]), start=1
             )
         ]
-        predictions = {"images": images, "categories": ground_truth.dataset["categories"], "annotations": predicted_segments}
-        evaluation = hotcoco_panoptic.PanopticEval(gt_subset, predictions, gt_folder=ground_truth.png_folder)
+        predictions = {"images": images, "categories": gt_dataset["categories"], "annotations": predicted_segments}
+        evaluation = hotcoco_panoptic.PanopticEval(gt_subset, predictions, gt_folder=gt_folder)
         evaluation.evaluate()
         hotcoco_results = evaluation.results()
         logger.info("Panoptic Evaluation Results:\n" + detectron2_panoptic_table(hotcoco_results))
 
         if self._write_panoptic_png:
-            self._write_predictions_json(ground_truth.dataset, records)
-        return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, ground_truth.categories)})
+            self._write_predictions_json(gt_dataset, records)
+        categories = {int(c["id"]): c for c in gt_dataset["categories"]}
+        return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, categories)})
 
     def _write_predictions_json(self, gt_dataset: dict, records: List[dict]):
         annotations = [

@@ -1,19 +1,13 @@
-"""Segment-id maps <-> COCO panoptic PNGs and per-segment COCO RLE.
+"""Segment-id maps -> COCO panoptic PNGs and per-segment COCO RLE.
 
 A segment-id map is an integer (H, W) array; 0 is void. COCO panoptic PNGs store the id as
 R + 256·G + 256²·B. The RLE here is COCO's (column-major runs, compressed ``counts`` bytes),
-the format pycocotools, hotcoco and the COCO result files share.
+the format pycocotools, hotcoco and the COCO result files share. (Reading a PNG is
+``panfpn_d2.data.dataset_mapper.read_panoptic_png``.)
 """
 import numpy as np
 from hotcoco import mask as hotcoco_mask
 from PIL import Image
-
-
-def read_panoptic_png(path: str) -> np.ndarray:
-    """The segment-id map (H, W) int64 of a COCO panoptic PNG."""
-    with Image.open(path) as image:
-        rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
 
 
 def write_panoptic_png(id_map: np.ndarray, path: str) -> None:

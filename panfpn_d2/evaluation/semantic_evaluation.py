@@ -6,12 +6,12 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from ..data.dataset_mapper import read_panoptic_png
 from ..data.panoptic_targets import THING_MODES, semantic_target_from_panoptic
-from .panoptic_gt import PanopticGroundTruth
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ def semantic_metrics(confusion: np.ndarray, class_names: Sequence[str]) -> Dict[
 class PanFPNSemSegEvaluator(DatasetEvaluator):
     """mIoU, fwIoU, mACC, pACC (+ per class) of ``argmax(outputs[i]["sem_seg"])``.
 
-    The ground truth is each image's panoptic PNG (metadata ``panoptic_json``/``panoptic_root``)
-    turned into the semantic map of ``thing_mode`` ("other": stuff classes + one 'things' class,
+    The ground truth is each image's panoptic PNG (its dataset dict's ``pan_seg_file_name`` and
+    ``segments_info``) turned into the semantic map of ``thing_mode`` ("other": stuff classes + one 'things' class,
     "all": one class per category), void pixels ignored. Only the class-by-class confusion
     matrix is kept and, in a distributed run, summed on the main process.
     """
@@ -74,34 +74,22 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
         self._class_names = semantic_class_names(self._metadata, thing_mode)
         self._num_classes = len(self._class_names)
         self._distributed = distributed
-        self._ground_truth = PanopticGroundTruth.from_metadata(self._metadata)
+        self._dataset_dicts = {d["image_id"]: d for d in DatasetCatalog.get(dataset_name)}
         self._confusion = np.zeros((self._num_classes, self._num_classes), dtype=np.int64)
 
     def reset(self):
         self._confusion = np.zeros((self._num_classes, self._num_classes), dtype=np.int64)
 
     def _target(self, image_id) -> np.ndarray:
-        annotation = self._ground_truth.annotation(image_id)
-        things = self._metadata.thing_dataset_id_to_contiguous_id
-        stuff = self._metadata.stuff_dataset_id_to_contiguous_id
-        segments_info = []
-        for segment in annotation["segments_info"]:
-            category = int(segment["category_id"])
-            if category not in things and category not in stuff:
-                raise KeyError(
-                    f"{self._ground_truth.json_file}: image_id {image_id}, segment {segment['id']}: category_id "
-                    f"{category} is in neither thing_ nor stuff_dataset_id_to_contiguous_id of {self._metadata.name!r}"
-                )
-            isthing = category in things
-            segments_info.append(
-                {"id": segment["id"], "isthing": isthing, "category_id": (things if isthing else stuff)[category]}
-            )
+        if image_id not in self._dataset_dicts:
+            raise KeyError(f"dataset {self._metadata.name!r} has no image with id {image_id!r}")
+        record = self._dataset_dicts[image_id]
         return semantic_target_from_panoptic(
-            self._ground_truth.id_map(image_id),
-            segments_info,
+            read_panoptic_png(record["pan_seg_file_name"]),
+            record["segments_info"],
             self._thing_mode,
             self._metadata,
-            source=annotation["file_name"],
+            source=record["pan_seg_file_name"],
         )
 
     def process(self, inputs, outputs):

@@ -3,8 +3,13 @@ import json
 
 import pytest
 
-from evaluation.eval_helpers import SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR, register_metadata
-from panfpn_d2.evaluation.segment_codec import read_panoptic_png
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from evaluation.eval_helpers import SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
+from panfpn_d2.data import register_panoptic_dataset
+from panfpn_d2.data.dataset_mapper import read_panoptic_png
+
+SAMPLE_DATASET = "panfpn_test_evaluation_coco_sample"
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +24,13 @@ def sample_gt():
 
 @pytest.fixture(scope="session")
 def sample_metadata(sample_gt):
-    dataset, _ = sample_gt
-    return register_metadata(
-        "panfpn_test_coco_sample",
-        dataset["categories"],
-        panoptic_json=str(SAMPLE_JSON),
-        panoptic_root=str(SAMPLE_PNG_DIR),
-        image_root=str(SAMPLE_DIR / "input_images"),
-    )
+    """The sample registered as a detectron2 dataset (the data package's registration)."""
+    if SAMPLE_DATASET not in DatasetCatalog:
+        register_panoptic_dataset(
+            SAMPLE_DATASET,
+            str(SAMPLE_JSON),
+            str(SAMPLE_DIR / "input_images"),
+            str(SAMPLE_PNG_DIR),
+            categories=sample_gt[0]["categories"],
+        )
+    return MetadataCatalog.get(SAMPLE_DATASET)

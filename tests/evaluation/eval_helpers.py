@@ -1,4 +1,4 @@
-"""Helpers of the evaluation tests: COCO panoptic files from id maps, the panopticapi reference, metadata."""
+"""Helpers of the evaluation tests: COCO panoptic files from id maps, and the panopticapi reference."""
 import contextlib
 import io
 import json
@@ -7,9 +7,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import pytest
-from detectron2.data import MetadataCatalog
 
-from panfpn_d2.evaluation.segment_codec import read_panoptic_png, write_panoptic_png
+from panfpn_d2.evaluation.segment_codec import write_panoptic_png
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco_panoptic_sample"
 SAMPLE_JSON = SAMPLE_DIR / "panoptic_examples.json"
@@ -70,22 +69,3 @@ def assert_same_pq(actual: dict, expected: dict, tol: float = 1e-12):
         got = actual["per_class"][int(category_id)]
         for key in ("pq", "sq", "rq"):
             assert got[key] == pytest.approx(values[key], abs=tol), (category_id, key)
-
-
-def register_metadata(name: str, categories: List[dict], **extra) -> "Metadata":
-    """Register detectron2 metadata for ``categories`` following .notes/CONVENTIONS.md."""
-    things = [c for c in categories if c["isthing"]]
-    stuff = [c for c in categories if not c["isthing"]]
-    if name in MetadataCatalog.list():
-        MetadataCatalog.remove(name)
-    return MetadataCatalog.get(name).set(
-        thing_classes=[c["name"] for c in things],
-        stuff_classes=["things"] + [c["name"] for c in stuff],
-        thing_dataset_id_to_contiguous_id={c["id"]: i for i, c in enumerate(things)},
-        stuff_dataset_id_to_contiguous_id={c["id"]: i + 1 for i, c in enumerate(stuff)},
-        category_dataset_ids=[c["id"] for c in categories],
-        ignore_label=255,
-        label_divisor=1000,
-        evaluator_type="coco_panoptic_seg",
-        **extra,
-    )
