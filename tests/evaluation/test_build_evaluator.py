@@ -1,0 +1,45 @@
+"""build_evaluator picks the evaluators of the outputs the configured model produces."""
+import pytest
+from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog
+
+from panfpn_d2.config import add_panfpn_config
+from panfpn_d2.evaluation import (
+    PanFPNInstanceEvaluator,
+    PanFPNPanopticEvaluator,
+    PanFPNSemSegEvaluator,
+    build_evaluator,
+)
+
+
+def _cfg(semantic_weight, instance_weight):
+    cfg = add_panfpn_config(get_cfg())
+    cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = semantic_weight
+    cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = instance_weight
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "weights, expected",
+    [
+        ((0.5, 1.0), [PanFPNSemSegEvaluator, PanFPNInstanceEvaluator, PanFPNPanopticEvaluator]),
+        ((0.5, 0.0), [PanFPNSemSegEvaluator]),  # Semantic FPN alone
+        ((0.0, 1.0), [PanFPNInstanceEvaluator]),  # Mask R-CNN alone
+    ],
+)
+def test_evaluators_follow_the_branches(weights, expected, sample_metadata):
+    evaluators = build_evaluator(_cfg(*weights), sample_metadata.name)
+    assert [type(e) for e in evaluators._evaluators] == expected
+
+
+def test_write_png_option_reaches_the_panoptic_evaluator(sample_metadata, tmp_path):
+    cfg = _cfg(0.5, 1.0)
+    cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG = True
+    panoptic = build_evaluator(cfg, sample_metadata.name, str(tmp_path))._evaluators[-1]
+    assert panoptic._write_panoptic_png and (tmp_path / "panoptic_predictions").is_dir()
+
+
+def test_unknown_evaluator_type_is_an_error():
+    MetadataCatalog.get("panfpn_test_evaluation_semseg_only").set(evaluator_type="sem_seg")
+    with pytest.raises(ValueError, match="'panfpn_test_evaluation_semseg_only'.*'sem_seg'"):
+        build_evaluator(_cfg(0.5, 1.0), "panfpn_test_evaluation_semseg_only")
