@@ -3,7 +3,6 @@ generated ground truth and detections (``bbox`` and ``segm``), results checked e
 
     python benchmarks/bench_instance_ap.py [--images 500] [--height 240] [--width 320]
 """
-import argparse
 import contextlib
 import io
 import sys
@@ -14,7 +13,7 @@ import numpy as np
 from hotcoco import mask as hotcoco_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pq_cli import machine  # noqa: E402
+from bench_pq_cli import machine, parse_size_arguments, require_equal  # noqa: E402
 
 from panfpn_d2.evaluation.instance_evaluation import coco_ap  # noqa: E402
 
@@ -51,11 +50,7 @@ def synthetic_instances(n_images, height, width, seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--height", type=int, default=240)
-    parser.add_argument("--width", type=int, default=320)
-    args = parser.parse_args()
+    args = parse_size_arguments(__doc__, 500, 240, 320)
     ground_truth, detections = synthetic_instances(args.images, args.height, args.width)
     names = [c["name"] for c in ground_truth["categories"]]
     print(f"machine: {machine()}")
@@ -73,8 +68,7 @@ def main():
         print(f"{task}: AP {results['hotcoco']['AP']:.3f}  pycocotools {seconds['pycocotools']:.2f} s, "
               f"hotcoco {seconds['hotcoco']:.2f} s, speed-up {seconds['pycocotools'] / seconds['hotcoco']:.1f}x, "
               f"max |difference| (percent, incl. per class) {difference:.3g}")
-    if worst > 1e-9:
-        raise SystemExit("results differ by more than 1e-9")
+    require_equal(worst)
 
 
 if __name__ == "__main__":

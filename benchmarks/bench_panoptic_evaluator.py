@@ -4,7 +4,6 @@ equal.
 
     python benchmarks/bench_panoptic_evaluator.py [--images 200] [--height 480] [--width 640]
 """
-import argparse
 import json
 import logging
 import sys
@@ -18,7 +17,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOPanopticEvaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pq_cli import generate, machine  # noqa: E402
+from bench_pq_cli import generate, machine, parse_size_arguments, require_equal  # noqa: E402
 
 from panfpn_d2.data import register_panoptic_dataset  # noqa: E402
 from panfpn_d2.data.dataset_mapper import read_panoptic_png  # noqa: E402
@@ -58,11 +57,7 @@ def run(evaluator, examples):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=640)
-    args = parser.parse_args()
+    args = parse_size_arguments(__doc__, 200, 480, 640)
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench_panoptic_evaluator") as folder:
         (gt_json, gt_folder), (pred_json, pred_folder) = generate(folder, args.images, args.height, args.width)
@@ -83,8 +78,7 @@ def main():
     print(f"PanFPNPanopticEvaluator:          {ours_seconds:.2f} s")
     print(f"speed-up: {reference_seconds / ours_seconds:.1f}x")
     print(f"max |difference| over {', '.join(KEYS)} (percent): {difference:.3g}")
-    if difference > 1e-9:
-        raise SystemExit("results differ by more than 1e-9")
+    require_equal(difference)
 
 
 if __name__ == "__main__":

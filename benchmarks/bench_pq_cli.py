@@ -26,6 +26,20 @@ def machine() -> str:
     return f"{platform.node()} {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs visible, Python {platform.python_version()}".replace("  ", " ")
 
 
+def parse_size_arguments(doc: str, images: int, height: int, width: int) -> argparse.Namespace:
+    """--images/--height/--width, the arguments every benchmark here takes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=images)
+    parser.add_argument("--height", type=int, default=height)
+    parser.add_argument("--width", type=int, default=width)
+    return parser.parse_args()
+
+
+def require_equal(difference: float, tolerance: float = 1e-9):
+    if difference > tolerance:
+        raise SystemExit(f"results differ by {difference:.3g}, more than {tolerance}")
+
+
 def synthetic_image(rng, height, width, categories):
     """One (ground truth, prediction) pair: id maps and segments_info with dataset category ids.
 
@@ -111,11 +125,7 @@ def max_difference(ours: dict, reference: dict) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=640)
-    args = parser.parse_args()
+    args = parse_size_arguments(__doc__, 200, 480, 640)
     from panopticapi.evaluation import pq_compute as panopticapi_pq_compute
 
     with tempfile.TemporaryDirectory(prefix="bench_pq_cli") as folder:
@@ -155,8 +165,7 @@ def main():
           f"  -> speed-up {panopticapi_seconds / cli_seconds:.1f}x")
     print(f"  of which interpreter + `import panfpn_d2` start-up: {startup_seconds:.2f} s")
     print(f"max |difference| over All/Things/Stuff and per class: {difference:.3g}")
-    if difference > 1e-9:
-        raise SystemExit("results differ by more than 1e-9")
+    require_equal(difference)
 
 
 if __name__ == "__main__":
