@@ -295,14 +295,3 @@ def test_random_inputs_match_detectron2(seed):
     assert segments == expected_segments
     # Same keys in the same order too (dict equality ignores order).
     assert [list(s) for s in segments] == [list(s) for s in expected_segments]
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_inputs_stay_on_device_and_match_detectron2():
-    for seed in range(20):
-        instances, semantic, *thresholds = random_case(seed)
-        instances, semantic = instances.to("cuda"), semantic.to("cuda")
-        panoptic, segments = merge(instances, semantic, *thresholds)
-        expected_panoptic, expected_segments = detectron2_merge(instances, semantic, *thresholds)
-        assert panoptic.device.type == "cuda"
-        assert torch.equal(panoptic, expected_panoptic) and segments == expected_segments

@@ -1,0 +1,71 @@
+"""Every YAML in configs/ merges, stays inside configs/, and builds its model."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+
+import panfpn_d2
+from helpers import CONFIGS
+
+ALL_CONFIGS = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
+
+
+def load(config_file):
+    cfg = get_cfg()
+    panfpn_d2.add_panfpn_config(cfg)
+    cfg.merge_from_file(str(CONFIGS / config_file))
+    return cfg
+
+
+def test_there_is_a_config_for_every_table_of_the_paper():
+    names = set(ALL_CONFIGS)
+    for required in [
+        "COCO-PanopticSegmentation/panfpn_R_50_1x.yaml",
+        "COCO-PanopticSegmentation/panfpn_R_50_3x.yaml",
+        "COCO-PanopticSegmentation/panfpn_R_101_3x.yaml",
+        "COCO-PanopticSegmentation/maskrcnn_R_50_1x.yaml",
+        "COCO-PanopticSegmentation/semantic_fpn_R_50_1x.yaml",
+        "COCO-PanopticSegmentation/ablations/alternate_loss.yaml",
+        "COCO-PanopticSegmentation/ablations/grouped_fpn.yaml",
+        "Cityscapes-PanopticSegmentation/panfpn_R_50.yaml",
+        "Cityscapes-PanopticSegmentation/panfpn_R_101.yaml",
+        "Cityscapes-SemanticSegmentation/semfpn_R_50_width64.yaml",
+        "Cityscapes-SemanticSegmentation/semfpn_R_50_width256.yaml",
+        "Cityscapes-SemanticSegmentation/semfpn_R_50_concat.yaml",
+        "Toy-PanopticSegmentation/panfpn_toy.yaml",
+    ]:
+        assert required in names, required
+    assert sum("lambda_grid" in n for n in names) == 18
+
+
+@pytest.mark.parametrize("config_file", ALL_CONFIGS)
+def test_config_merges_and_bases_stay_inside_configs(config_file):
+    path = CONFIGS / config_file
+    base = yaml.safe_load(path.read_text()).get("_BASE_")
+    if base is not None:
+        resolved = (path.parent / base).resolve()
+        assert CONFIGS.resolve() in resolved.parents and resolved.is_file(), base
+    cfg = load(config_file)
+    assert cfg.MODEL.META_ARCHITECTURE == "PanFPN"
+
+
+@pytest.mark.parametrize("config_file", [c for c in ALL_CONFIGS if "/" in c])
+def test_config_builds_its_model(config_file):
+    # validate_config checks NUM_CLASSES against the registered dataset's metadata here
+    cfg = load(config_file)
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg)
+    assert (model.sem_seg_head is None) == (cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT == 0)
+    assert (model.roi_heads is None) == (cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0)
+
+
+def test_cityscapes_recipe_matches_the_paper():
+    cfg = load("Cityscapes-PanopticSegmentation/panfpn_R_50.yaml")
+    assert cfg.SOLVER.IMS_PER_BATCH == 32 and cfg.SOLVER.MAX_ITER == 65000
+    assert cfg.SOLVER.BASE_LR == 0.01 and tuple(cfg.SOLVER.STEPS) == (40000, 55000)
+    assert tuple(cfg.INPUT.CROP.SIZE) == (512, 1024) and cfg.INPUT.CROP.TYPE == "absolute"
+    assert min(cfg.INPUT.MIN_SIZE_TRAIN) == 512 and max(cfg.INPUT.MIN_SIZE_TRAIN) == 2048
+    assert cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "all" and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == 19
