@@ -1,3 +1,13 @@
+from .checkpoint import AtomicCheckpointer, atomic_write
+from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer, check_losses_finite
 from .trainer import Trainer, setup_cfg
 
-__all__ = ["Trainer", "setup_cfg"]
+__all__ = [
+    "AtomicCheckpointer",
+    "FiniteLossAMPTrainer",
+    "FiniteLossTrainer",
+    "Trainer",
+    "atomic_write",
+    "check_losses_finite",
+    "setup_cfg",
+]
