@@ -133,6 +133,12 @@ class PanFPN(GeneralizedRCNN):
             "semantic_label_to_category": semantic_label_to_category(cfg),
         }
 
+    def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """Check every image is a non-empty (C, H, W) tensor of INPUT.FORMAT's channels, then normalize, pad, batch."""
+        for index, x in enumerate(batched_inputs):
+            check_image(x["image"], len(self.pixel_mean), self.input_format, index)
+        return super().preprocess_image(batched_inputs)
+
     def split_features(self, features: Dict[str, torch.Tensor]):
         """(instance branch features, semantic branch features)."""
         if not self.grouped_fpn:
@@ -230,6 +236,19 @@ class PanFPN(GeneralizedRCNN):
                 )
             processed_results.append(result)
         return processed_results
+
+
+def check_image(image: torch.Tensor, channels: int, input_format: Optional[str], index: int) -> None:
+    """Raise a ValueError naming what is wrong with ``batched_inputs[index]["image"]``, where broadcasting
+    against the pixel mean would otherwise turn a grayscale image into a silent 3-channel one."""
+    what = f"batched_inputs[{index}]['image'] of shape {tuple(image.shape)}"
+    if image.dim() != 3 or image.shape[0] != channels:
+        raise ValueError(
+            f"{what}: expected a (C, H, W) tensor with C = {channels} channels in INPUT.FORMAT "
+            f"{input_format!r}; convert grayscale or RGBA images to {channels} channels first"
+        )
+    if image.shape[1] == 0 or image.shape[2] == 0:
+        raise ValueError(f"{what}: the image is empty (height or width 0)")
 
 
 def branch_input_shapes(shapes: Dict[str, ShapeSpec], grouped_fpn: bool):
