@@ -16,9 +16,9 @@ TOY_CONFIG = CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.yaml"
 TOY_TRAIN_OPTS = [
     ("DATASETS.TEST", ()),
     ("DATALOADER.NUM_WORKERS", 0),
-    ("SOLVER.IMS_PER_BATCH", 2),
+    ("SOLVER.IMS_PER_BATCH", 1),
     ("SOLVER.WARMUP_ITERS", 2),
-    ("SOLVER.STEPS", (3,)),
+    ("SOLVER.STEPS", (2,)),  # MAX_ITER must exceed it
     ("INPUT.MIN_SIZE_TRAIN", (64,)),
     ("INPUT.MAX_SIZE_TRAIN", 64),
     ("MODEL.FPN.OUT_CHANNELS", 32),
