@@ -131,6 +131,8 @@ def merge_seconds(model: meta_arch.PanFPN, image: torch.Tensor) -> Optional[tupl
         return None
     timer = ComponentTimer({}, {MERGE: (meta_arch, "combine_semantic_and_instance_outputs")})
     with torch.no_grad(), timer:
+        model.inference([{"image": image}])  # warm-up
+        timer.reset()
         (output,) = model.inference([{"image": image}])
     return timer.seconds[MERGE], len(output["instances"]), len(output["panoptic_seg"][1])
 
