@@ -72,7 +72,7 @@ def test_fig4_counts_scale_exactly_and_rank_as_in_the_paper():
         full_size = analysis.count(network.eval(), (torch.rand(1, 3, 64, 128),))[""]
     assert results["dilated-16 + simple head"][0] == full_size
     flops = {name: counts.flops for name, (counts, _) in results.items()}
-    assert flops["dilated-8 + simple head"] > 2 * flops["FPN + semantic branch"]
+    assert flops["dilated-8 + simple head"] > 1.5 * flops["FPN + semantic branch"]
     assert flops["dilated-8 + simple head"] > 1.5 * flops["dilated-16 + simple head"]
     with pytest.raises(ValueError, match=r"96x256: .* multiples of 32 x --fig4-count-downscale \(64\)"):
         analysis.fig4_counts(fig4_cfg(), 50, 96, 256, downscale=2)
