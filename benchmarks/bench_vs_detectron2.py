@@ -11,7 +11,8 @@ short side. Timed, interleaved A/B/B/A over the repeats (noise on shared cores h
 alike), medians reported:
   * inference, per image and per component (backbone, proposals, ROI heads, semantic head,
     merge), timed by hooks inside one normal forward call;
-  * a training iteration (forward, backward, SGD step) on the same batch with the same seed.
+  * a training iteration (forward, backward, SGD step at learning rate 0) on the same batch
+    with the same seed.
 Both models' inference outputs are checked identical first. Ratios are PanFPN / detectron2
 (below 1: PanFPN faster), and detectron2 / PanFPN for the merge speed-up.
 ``--quick``: a tiny GroupNorm ResNet-18 FPN at a 128-pixel short side, 1 repeat (a smoke test).
@@ -160,7 +161,9 @@ def time_inference(models, inputs, repeats):
 
 def time_training(models, batch, repeats, seed):
     """side -> [seconds per training iteration]."""
-    optimizers = {side: torch.optim.SGD(models[side].parameters(), lr=1e-4, momentum=0.9) for side in SIDES}
+    # Learning rate 0: the step does its usual work but leaves the weights alone, so every
+    # iteration sees the same model (a real step diverges from these detecting random weights).
+    optimizers = {side: torch.optim.SGD(models[side].parameters(), lr=0.0, momentum=0.9) for side in SIDES}
     seconds = {side: [] for side in SIDES}
     for side in SIDES:
         models[side].train()

@@ -70,9 +70,6 @@ class Counts:
     def __sub__(self, other: "Counts") -> "Counts":
         return Counts(self.flops - other.flops, self.params - other.params, self.activations - other.activations)
 
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(self.flops + other.flops, self.params + other.params, self.activations + other.activations)
-
     def scaled(self, pixel_factor: float) -> "Counts":
         """The counts of an image with pixel_factor times the pixels (fully convolutional nets)."""
         return Counts(self.flops * pixel_factor, self.params, self.activations * pixel_factor)
