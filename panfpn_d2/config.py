@@ -33,6 +33,9 @@ def add_panfpn_config(cfg):
     cfg.MODEL.PANFPN.GROUPED_FPN = False
     # Train-time photometric augmentation (brightness/contrast/saturation), the Cityscapes recipe.
     cfg.MODEL.PANFPN.COLOR_AUG = False
+    # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
+    # every new number of boxes (seconds per training step); the backbone keeps it.
+    cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
     # Evaluation: also write predictions as COCO panoptic PNG + JSON (for a benchmark server).
     cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG = False
     return cfg

@@ -23,7 +23,7 @@ from PIL import Image
 
 from .datasets import register_panoptic_dataset
 
-TOY_VERSION = "toy_v1"
+TOY_VERSION = "toy_v2"
 THING_CATEGORIES = [
     {"id": 1, "name": "circle", "isthing": 1, "color": [220, 20, 60]},
     {"id": 2, "name": "triangle", "isthing": 1, "color": [0, 130, 200]},
@@ -35,6 +35,11 @@ STUFF_CATEGORIES = [
     {"id": 12, "name": "checker", "isthing": 0, "color": [145, 30, 180]},
     {"id": 13, "name": "dots", "isthing": 0, "color": [170, 110, 40]},
 ]
+# Each stuff texture is painted around its own base colour (+-50 per channel, so the
+# classes' colours overlap): texture alone is too slow to learn from scratch on a CPU
+# in minutes, colour alone does not tell every region apart.
+STUFF_BASE_COLORS = {"stripes": (200.0, 90.0, 60.0), "checker": (70.0, 170.0, 80.0), "dots": (70.0, 100.0, 200.0)}
+STUFF_COLOR_JITTER = 50.0
 TOY_CATEGORIES = THING_CATEGORIES + STUFF_CATEGORIES
 SPLITS = {"train": 600, "val": 100}
 # Seed offsets keep the splits' random streams apart.
@@ -63,9 +68,12 @@ def _smooth_field(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     return rows[:, cell] * (1 - frac)[None, :] + rows[:, cell + 1] * frac[None, :]
 
 
-def _color_pair(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-    """Two colours of clearly different brightness, random hues."""
-    first = rng.uniform(20, 235, 3)
+def _color_pair(rng: np.random.Generator, base: Optional[Tuple[float, float, float]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Two colours of clearly different brightness: random hues, or around ``base``."""
+    if base is None:
+        first = rng.uniform(20, 235, 3)
+    else:
+        first = np.clip(np.asarray(base) + rng.uniform(-STUFF_COLOR_JITTER, STUFF_COLOR_JITTER, 3), 0, 255)
     shift = rng.uniform(70, 110) * (1 if first.mean() < 128 else -1)
     second = np.clip(first + shift + rng.uniform(-40, 40, 3), 0, 255)
     return first, second
@@ -137,11 +145,12 @@ def render_toy_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, n
 
     stuff_pixels = {}
     for cell in _stuff_layout(rng, size, yy, xx):
-        first, second = _color_pair(rng)
         if rng.random() < VOID_REGION_PROBABILITY:
+            first, second = _color_pair(rng)
             pattern = rng.random((size, size)) < 0.5  # unlabelled clutter
         else:
             category = STUFF_CATEGORIES[int(rng.integers(len(STUFF_CATEGORIES)))]
+            first, second = _color_pair(rng, STUFF_BASE_COLORS[category["name"]])
             pattern = _texture(rng, category["name"], yy, xx)
             stuff_pixels[category["id"]] = stuff_pixels.get(category["id"], False) | cell
         image[cell] = np.where(pattern[cell, None], first, second)

@@ -3,7 +3,6 @@ and a non-finite loss check on every process."""
 import logging
 import weakref
 
-import torch
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, default_setup
@@ -75,9 +74,4 @@ def setup_cfg(args):
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
-    if cfg.MODEL.DEVICE == "cpu" and torch.backends.mkldnn.enabled:
-        # oneDNN plans a convolution kernel for every new input shape, and the ROI
-        # heads see a new number of boxes nearly every iteration: seconds per step.
-        torch.backends.mkldnn.enabled = False
-        logging.getLogger(__name__).info("oneDNN convolutions disabled on the CPU (varying ROI batch shapes)")
     return cfg

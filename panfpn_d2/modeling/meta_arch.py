@@ -58,6 +58,7 @@ class PanFPN(GeneralizedRCNN):
         combine_stuff_area_thresh: float = 4096,
         combine_instances_score_thresh: float = 0.5,
         semantic_label_to_category: Optional[List[int]] = None,
+        roi_heads_onednn: bool = True,
     ):
         """
         Args:
@@ -74,6 +75,8 @@ class PanFPN(GeneralizedRCNN):
                 no ``panoptic_seg`` output when combine_enabled is False.
             semantic_label_to_category: for each semantic label, the stuff category
                 id its panoptic segment gets, or -1 to discard its pixels.
+            roi_heads_onednn: False runs the ROI heads without oneDNN on the CPU (see
+                :meth:`run_roi_heads`).
         """
         super().__init__(
             backbone=backbone,
@@ -95,6 +98,7 @@ class PanFPN(GeneralizedRCNN):
         self.loss_schedule = loss_schedule
         self.grouped_fpn = grouped_fpn
         self.combine_enabled = combine_enabled
+        self.roi_heads_onednn = roi_heads_onednn
         self.combine_overlap_thresh = combine_overlap_thresh
         self.combine_stuff_area_thresh = combine_stuff_area_thresh
         self.combine_instances_score_thresh = combine_instances_score_thresh
@@ -131,6 +135,7 @@ class PanFPN(GeneralizedRCNN):
             "combine_stuff_area_thresh": combine.STUFF_AREA_LIMIT,
             "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
             "semantic_label_to_category": semantic_label_to_category(cfg),
+            "roi_heads_onednn": cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN,
         }
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -183,7 +188,7 @@ class PanFPN(GeneralizedRCNN):
         if train_instances:
             gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
             proposals, proposal_losses = self.proposal_generator(images, instance_features, gt_instances)
-            _, detector_losses = self.roi_heads(images, instance_features, proposals, gt_instances)
+            _, detector_losses = self.run_roi_heads(images, instance_features, proposals, gt_instances)
             losses.update(proposal_losses)
             losses.update({k: v * self.instance_loss_weight for k, v in detector_losses.items()})
             if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
@@ -196,6 +201,19 @@ class PanFPN(GeneralizedRCNN):
             key = next(iter(losses))
             losses[key] = losses[key] + sum(p.sum() for m in idle for p in m.parameters()) * 0.0
         return losses
+
+    def run_roi_heads(self, images, features, proposals, gt_instances):
+        """The ROI heads, optionally without oneDNN on the CPU: their mask head sees a new
+        number of boxes nearly every call, and oneDNN plans its convolution kernels anew for
+        every input shape, which costs seconds per training step."""
+        use_onednn = torch.backends.mkldnn.enabled
+        if self.roi_heads_onednn or self.device.type != "cpu" or not use_onednn:
+            return self.roi_heads(images, features, proposals, gt_instances)
+        torch.backends.mkldnn.enabled = False
+        try:
+            return self.roi_heads(images, features, proposals, gt_instances)
+        finally:
+            torch.backends.mkldnn.enabled = use_onednn
 
     def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
         """
@@ -212,7 +230,7 @@ class PanFPN(GeneralizedRCNN):
             sem_seg_results, _ = self.sem_seg_head(semantic_features, None)
         if self.roi_heads is not None:
             proposals, _ = self.proposal_generator(images, instance_features, None)
-            detector_results, _ = self.roi_heads(images, instance_features, proposals, None)
+            detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
         if not do_postprocess:
             return detector_results, sem_seg_results
 
