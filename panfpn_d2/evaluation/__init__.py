@@ -16,13 +16,16 @@ format, in percent. Per-class keys use "-" as detectron2's do.
 * ``PanFPNInstanceEvaluator`` -> ``{"bbox": {...}, "segm": {...}}``: AP, AP50, AP75, APs, APm,
   APl and AP-<class> (COCO protocol, pycocotools' numbers; hotcoco's COCOeval where detectron2
   has no compiled ops), ground truth = the thing segments of the panoptic annotations.
-* ``build_evaluator(cfg, dataset_name, output_folder)`` picks those the model config produces.
+* Cityscapes' own metrics, by cityscapesscripts from the gtFine files (metadata ``gt_dir``):
+  ``PanFPNCityscapesSemSegEvaluator`` adds IoU_cityscapes, iIoU, IoU_category, iIoU_category
+  (+ iIoU-<class>, IoU_category-/iIoU_category-<category>) to ``sem_seg``;
+  ``PanFPNCityscapesInstanceEvaluator`` -> ``{"segm_cityscapes": {AP, AP50, AP-<class>}}``.
+* ``build_evaluator(cfg, dataset_name, output_folder)`` picks those the model config produces
+  (the Cityscapes ones too on "cityscapes_panoptic_seg" datasets), merging dicts of one task.
 * ``python -m panfpn_d2.evaluation.pq`` is panopticapi's PQ command line (and ``pq_compute``).
-
-Not covered: Cityscapes' own iIoU and instance-level AP (cityscapesscripts); Cityscapes is
-scored with the COCO-style metrics above.
 """
 from .build import build_evaluator
+from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
 from .instance_evaluation import PanFPNInstanceEvaluator
 from .panoptic_evaluation import PanFPNPanopticEvaluator
 from .pq import pq_compute
@@ -30,6 +33,8 @@ from .semantic_evaluation import PanFPNSemSegEvaluator, semantic_metrics
 
 __all__ = [
     "build_evaluator",
+    "PanFPNCityscapesInstanceEvaluator",
+    "PanFPNCityscapesSemSegEvaluator",
     "PanFPNInstanceEvaluator",
     "PanFPNPanopticEvaluator",
     "PanFPNSemSegEvaluator",
