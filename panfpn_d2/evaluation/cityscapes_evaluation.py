@@ -36,6 +36,8 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from PIL import Image
 
+from .instance_evaluation import thing_dataset_ids
+
 logger = logging.getLogger(__name__)
 
 SEMANTIC_TASK = "sem_seg"
@@ -277,19 +279,13 @@ class PanFPNCityscapesInstanceEvaluator(_CityscapesScriptsEvaluator):
             instances = output["instances"].to(torch.device("cpu"))
             masks = instances.pred_masks.numpy()
             self._check_image(image_id, masks.shape[1:] if len(instances) else None, "pred_masks")
-            categories = instances.pred_classes.tolist()
-            unknown = sorted(set(categories) - set(self._label_id_of))
-            if unknown:
-                raise KeyError(
-                    f"image_id {image_id}: pred_classes {unknown} are not thing contiguous ids of "
-                    f"{self._metadata.name!r} (0..{len(self._label_id_of) - 1})"
-                )
+            label_ids = thing_dataset_ids(instances, self._label_id_of, image_id, self._metadata.name)
             lines = []
-            for k, (mask, category, score) in enumerate(zip(masks, categories, instances.scores.tolist())):
+            for k, (mask, label_id, score) in enumerate(zip(masks, label_ids, instances.scores.tolist())):
                 # cityscapesscripts reads mask paths relative to the text file, space-separated.
                 mask_name = f"{image_id}_{k}.png"
                 Image.fromarray(mask.astype(bool)).save(os.path.join(self._prediction_path, mask_name))
-                lines.append(f"{mask_name} {self._label_id_of[category]} {score!r}\n")
+                lines.append(f"{mask_name} {label_id} {score!r}\n")
             prediction_file = os.path.join(self._prediction_path, f"{image_id}_pred.txt")
             with open(prediction_file, "w") as f:
                 f.writelines(lines)

@@ -16,6 +16,7 @@ from hotcoco import mask as hotcoco_mask
 
 from ..data.dataset_mapper import read_panoptic_png
 from ..utils.env import has_compiled_ops
+from .pq import integer_image_ids
 from .segment_codec import SegmentRuns
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,19 @@ def coco_api(backend: str):
     raise ValueError(f"COCO evaluation backend must be one of {BACKENDS}, got {backend!r}")
 
 
+def thing_dataset_ids(instances, dataset_ids: Dict[int, int], image_id, dataset_name: str) -> List[int]:
+    """The dataset category id of each of ``instances.pred_classes`` (thing contiguous ids), through
+    ``dataset_ids`` (contiguous id -> dataset id); a KeyError naming the image for an unknown class."""
+    categories = instances.pred_classes.tolist()
+    unknown = sorted(set(categories) - set(dataset_ids))
+    if unknown:
+        raise KeyError(
+            f"image_id {image_id}: pred_classes {unknown} are not thing contiguous ids of "
+            f"{dataset_name!r} (0..{len(dataset_ids) - 1})"
+        )
+    return [int(dataset_ids[c]) for c in categories]
+
+
 def coco_ap(
     ground_truth: dict,
     detections: List[dict],
@@ -61,23 +75,37 @@ def coco_ap(
     (COCO result dicts) against ``ground_truth`` (a COCO instances dict), and the COCOeval.
 
     ``class_names`` follow ``ground_truth["categories"]``' order. Without detections every value
-    is NaN, as in detectron2's COCOEvaluator.
+    is NaN, as in detectron2's COCOEvaluator. Image ids may be any hashable value (Cityscapes':
+    strings): the COCO APIs get integers, one mapping from ``ground_truth["images"]`` (in its
+    order) for ground truth and detections alike; non-negative integer ids are kept as they are.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if not detections:
         logger.warning(f"No {task} detection to evaluate")
         return {metric: float("nan") for metric in AP_METRICS}, None
+    integer_ids = integer_image_ids(image["id"] for image in ground_truth["images"])
+    unknown = sorted({d["image_id"] for d in detections if d["image_id"] not in integer_ids}, key=repr)
+    if unknown:
+        raise KeyError(f"{task} detections of image id(s) {unknown[:20]} that the ground truth has no image of")
     coco_class, cocoeval_class = coco_api(backend)
     coco_gt = coco_class()
-    coco_gt.dataset = copy.deepcopy(ground_truth)
+    coco_gt.dataset = copy.deepcopy(
+        dict(
+            ground_truth,
+            images=[dict(image, id=integer_ids[image["id"]]) for image in ground_truth["images"]],
+            annotations=[dict(a, image_id=integer_ids[a["image_id"]]) for a in ground_truth["annotations"]],
+        )
+    )
     coco_gt.createIndex()
     # A result with both fields is read as a box (area = box area) by the COCO API; keep only the
     # task's own geometry so that segm AP sizes instances by their mask area, as detectron2 does.
     dropped = "segmentation" if task == "bbox" else "bbox"
-    coco_dt = coco_gt.loadRes([{k: v for k, v in d.items() if k != dropped} for d in detections])
+    coco_dt = coco_gt.loadRes(
+        [dict({k: v for k, v in d.items() if k != dropped}, image_id=integer_ids[d["image_id"]]) for d in detections]
+    )
     coco_eval = cocoeval_class(coco_gt, coco_dt, task)
-    coco_eval.params.imgIds = sorted(int(image["id"]) for image in ground_truth["images"])
+    coco_eval.params.imgIds = sorted(set(integer_ids.values()))
     coco_eval.evaluate()
     coco_eval.accumulate()
     coco_eval.summarize()
@@ -121,6 +149,8 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
         self._metadata = MetadataCatalog.get(dataset_name)
         self._distributed = distributed
         self._dataset_dicts = {d["image_id"]: d for d in DatasetCatalog.get(dataset_name)}
+        # Ground truth images in dataset order: the order of coco_ap's integer ids for non-integer image ids.
+        self._dataset_order = {image_id: position for position, image_id in enumerate(self._dataset_dicts)}
         self._dataset_ids = {c: d for d, c in self._metadata.thing_dataset_id_to_contiguous_id.items()}
         self._records: List[dict] = []
 
@@ -145,24 +175,18 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
             for s in things
         ]
 
-    def _detections(self, image_id: int, instances) -> List[dict]:
+    def _detections(self, image_id, instances) -> List[dict]:
         instances = instances.to("cpu")
         if len(instances) == 0:
             return []
         boxes = BoxMode.convert(instances.pred_boxes.tensor.numpy(), BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
         masks = np.asfortranarray(instances.pred_masks.numpy().transpose(1, 2, 0).astype(np.uint8))
         rles = hotcoco_mask.encode(masks)
-        categories = instances.pred_classes.tolist()
-        unknown = sorted(set(categories) - set(self._dataset_ids))
-        if unknown:
-            raise KeyError(
-                f"image_id {image_id}: pred_classes {unknown} are not thing contiguous ids of "
-                f"{self._metadata.name!r} (0..{len(self._dataset_ids) - 1})"
-            )
+        categories = thing_dataset_ids(instances, self._dataset_ids, image_id, self._metadata.name)
         return [
             {
                 "image_id": image_id,
-                "category_id": int(self._dataset_ids[category]),
+                "category_id": category,
                 "bbox": [float(v) for v in box],
                 "score": float(score),
                 "segmentation": rle,
@@ -194,6 +218,7 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
                 return {}
             records = list(itertools.chain(*gathered))
         records = list({r["image_id"]: r for r in records}.values())
+        records.sort(key=lambda r: self._dataset_order[r["image_id"]])
         if not records:
             logger.warning("PanFPNInstanceEvaluator: no prediction was processed; nothing to evaluate")
             return {}

@@ -15,7 +15,7 @@ from detectron2.utils.file_io import PathManager
 from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
-from .pq import GROUPS, is_scored
+from .pq import GROUPS, integer_image_ids, is_scored
 from .segment_codec import SegmentRuns, write_panoptic_png
 
 logger = logging.getLogger(__name__)
@@ -200,23 +200,32 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         gt_folder = _metadata_path(self._metadata, "panoptic_root")
         with open(gt_json_file) as f:
             gt_dataset = json.load(f)
-        gt_images = {int(image["id"]): image for image in gt_dataset["images"]}
-        unknown = [r["image_id"] for r in records if int(r["image_id"]) not in gt_images]
+        # Image ids stay as the dataset gives them (Cityscapes': strings); hotcoco gets integers,
+        # one mapping from the ground truth's image list for ground truth and predictions alike.
+        integer_ids = integer_image_ids(image["id"] for image in gt_dataset["images"])
+        unknown = [r["image_id"] for r in records if r["image_id"] not in integer_ids]
         if unknown:
             raise KeyError(f"{gt_json_file}: no image with id(s) {unknown[:20]} among the predicted ones")
-        evaluated_ids = {int(r["image_id"]) for r in records}
-        if len(evaluated_ids) < len(gt_images):
-            logger.warning(f"Panoptic evaluation of {len(evaluated_ids)} of the {len(gt_images)} images of {gt_json_file}")
-        images = [gt_images[i] for i in sorted(evaluated_ids)]
+        evaluated_ids = {r["image_id"] for r in records}
+        if len(evaluated_ids) < len(integer_ids):
+            logger.warning(f"Panoptic evaluation of {len(evaluated_ids)} of the {len(integer_ids)} images of {gt_json_file}")
+        gt_images = {image["id"]: image for image in gt_dataset["images"]}
+        images = [
+            dict(gt_images[i], id=integer_ids[i]) for i in sorted(evaluated_ids, key=integer_ids.__getitem__)
+        ]
         gt_subset = dict(
             gt_dataset,
             images=images,
-            annotations=[a for a in gt_dataset["annotations"] if int(a["image_id"]) in evaluated_ids],
+            annotations=[
+                dict(a, image_id=integer_ids[a["image_id"]])
+                for a in gt_dataset["annotations"]
+                if a["image_id"] in evaluated_ids
+            ],
         )
         predicted_segments = [
             {
                 "id": segment_number,
-                "image_id": int(r["image_id"]),
+                "image_id": integer_ids[r["image_id"]],
                 "category_id": s["category_id"],
                 "segmentation": s["segmentation"],
                 "area": s["area"],

@@ -7,16 +7,70 @@ prints panopticapi's table and writes the dict ``panopticapi.evaluation.pq_compu
 (``All``/``Things``/``Stuff``: ``pq``, ``sq``, ``rq`` as fractions and ``n``; ``per_class``:
 category id -> ``pq``, ``sq``, ``rq``). The work is hotcoco's PQ (Rust, parallel, panopticapi's
 matching rules), not panopticapi's one-process-per-core Python loop.
+
+Image ids may be any JSON value, as in panopticapi (Cityscapes' are strings such as
+"lindau_000002_000019"); hotcoco takes only non-negative integers, so they are mapped to integers
+on the way in (``integer_image_ids``).
 """
 import argparse
 import json
+import numbers
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Hashable, Iterable, List, Optional
 
 from hotcoco import panoptic as hotcoco_panoptic
 
 GROUPS = ("All", "Things", "Stuff")
+
+
+def integer_image_ids(image_ids: Iterable[Hashable]) -> Dict[Hashable, int]:
+    """A non-negative integer per image id, for hotcoco and the COCO APIs, which take no other ids.
+
+    ``image_ids`` come from the ground truth's image list; build the mapping once and use it for
+    ground truth and predictions alike. When every id is a non-negative integer already, each maps
+    to itself (numbers and messages unchanged); otherwise (strings, negative numbers, ...) each
+    maps to its position among the distinct ids, in list order.
+    """
+    image_ids = list(dict.fromkeys(image_ids))
+    if all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in image_ids):
+        return {i: int(i) for i in image_ids}
+    return {image_id: position for position, image_id in enumerate(image_ids)}
+
+
+def with_integer_image_ids(gt_dataset: dict, pred_dataset: dict) -> tuple:
+    """Copies of a COCO panoptic ground truth and prediction dict whose image ids are hotcoco's
+    integers (one mapping, from the ground truth's images then annotations).
+
+    As in panopticapi, every ground truth annotation needs a prediction (ValueError naming the
+    image id as given otherwise) and predictions of other images are left out.
+    """
+    gt_annotations = gt_dataset.get("annotations", [])
+    integer_ids = integer_image_ids(
+        [image["id"] for image in gt_dataset.get("images", [])] + [a["image_id"] for a in gt_annotations]
+    )
+    predicted = {a["image_id"] for a in pred_dataset.get("annotations", [])}
+    for annotation in gt_annotations:
+        if annotation["image_id"] not in predicted:
+            raise ValueError(f"no prediction for the image with id {annotation['image_id']!r}")
+
+    def mapped(dataset: dict) -> dict:
+        result = dict(dataset)
+        if "images" in dataset:
+            result["images"] = [dict(i, id=integer_ids[i["id"]]) for i in dataset["images"] if i["id"] in integer_ids]
+        result["annotations"] = [
+            dict(a, image_id=integer_ids[a["image_id"]])
+            for a in dataset.get("annotations", [])
+            if a["image_id"] in integer_ids
+        ]
+        return result
+
+    return mapped(gt_dataset), mapped(pred_dataset)
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
 
 
 def is_scored(class_result: dict) -> bool:
@@ -60,7 +114,8 @@ def pq_compute(
 ) -> dict:
     """panopticapi's ``pq_compute``: same arguments, same printout, same return value.
 
-    Folders default to the JSON path without ``.json``, as in panopticapi.
+    Folders default to the JSON path without ``.json``, as in panopticapi. Image ids may be any
+    JSON value (panopticapi's rule), strings included.
     """
     start = time.perf_counter()
     gt_folder = gt_folder if gt_folder is not None else gt_json_file.replace(".json", "")
@@ -68,9 +123,8 @@ def pq_compute(
     print("Evaluation panoptic segmentation metrics:")
     print(f"Ground truth:\n\tSegmentation folder: {gt_folder}\n\tJSON file: {gt_json_file}")
     print(f"Prediction:\n\tSegmentation folder: {pred_folder}\n\tJSON file: {pred_json_file}")
-    evaluation = hotcoco_panoptic.PanopticEval(
-        gt_json_file, pred_json_file, gt_folder=gt_folder, pred_folder=pred_folder
-    )
+    gt_dataset, pred_dataset = with_integer_image_ids(_read_json(gt_json_file), _read_json(pred_json_file))
+    evaluation = hotcoco_panoptic.PanopticEval(gt_dataset, pred_dataset, gt_folder=gt_folder, pred_folder=pred_folder)
     evaluation.evaluate()
     results = panopticapi_results(evaluation.results())
     print("\n".join(panopticapi_table(results)))

@@ -3,7 +3,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 import pytest
@@ -22,8 +22,13 @@ TOY_CATEGORIES = [
     {"id": 9, "name": "grass", "isthing": 0, "color": [107, 142, 35]},
 ]
 
-# (image id, segment-id map, segments_info with dataset category ids)
-Image = Tuple[int, np.ndarray, List[dict]]
+# (image id, segment-id map, segments_info with dataset category ids); ids may be strings (Cityscapes')
+Image = Tuple[Union[int, str], np.ndarray, List[dict]]
+
+
+def file_stem(image_id) -> str:
+    """COCO's zero-padded name of an integer id; any other id as it is."""
+    return f"{image_id:012d}" if isinstance(image_id, int) else str(image_id)
 
 
 def write_panoptic_files(folder: Path, name: str, images: Sequence[Image], categories: List[dict]) -> Tuple[str, str]:
@@ -35,7 +40,7 @@ def write_panoptic_files(folder: Path, name: str, images: Sequence[Image], categ
     png_folder.mkdir(parents=True, exist_ok=True)
     image_records, annotations = [], []
     for image_id, id_map, segments_info in images:
-        file_name = f"{image_id:012d}.png"
+        file_name = f"{file_stem(image_id)}.png"
         write_panoptic_png(id_map, str(png_folder / file_name))
         segments = [dict(s, area=int((id_map == s["id"]).sum())) for s in segments_info]
         for segment in segments:
@@ -45,7 +50,7 @@ def write_panoptic_files(folder: Path, name: str, images: Sequence[Image], categ
                 "bbox", [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1] if len(xs) else [0, 0, 0, 0]
             )
         height, width = id_map.shape
-        image_records.append({"id": image_id, "file_name": f"{image_id:012d}.jpg", "height": height, "width": width})
+        image_records.append({"id": image_id, "file_name": f"{file_stem(image_id)}.jpg", "height": height, "width": width})
         annotations.append({"image_id": image_id, "file_name": file_name, "segments_info": segments})
     json_path = folder / f"{name}.json"
     json_path.write_text(json.dumps({"images": image_records, "annotations": annotations, "categories": categories}))

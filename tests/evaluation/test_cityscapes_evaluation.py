@@ -253,6 +253,52 @@ def test_an_image_without_instances_counts_its_ground_truth_as_missed(cityscapes
     assert results["AP-car"] == pytest.approx(100 * 2 / 3)  # 2 of 3 cars found, at precision 1
 
 
+def perfect_panoptic(image_id):
+    """The ground truth panoptic map and segments of an image, as a model's ``panoptic_seg``."""
+    from panfpn_d2.data.dataset_mapper import read_panoptic_png
+
+    record = next(d for d in DatasetCatalog.get(DATASET) if d["image_id"] == image_id)
+    segments = [
+        {"id": s["id"], "isthing": bool(s["isthing"]), "category_id": s["category_id"], "score": 0.9}
+        for s in record["segments_info"]
+    ]
+    return torch.from_numpy(read_panoptic_png(record["pan_seg_file_name"]).astype(np.int32)), segments
+
+
+def test_coco_style_evaluators_take_string_image_ids(cityscapes_dataset):
+    """Cityscapes image ids are strings ("lindau_000002_000019"): COCO AP and PQ of perfect
+    predictions are 100, both branches evaluated in one run as build_evaluator sets it up."""
+    assert all(isinstance(d["image_id"], str) for d in DatasetCatalog.get(DATASET))
+    outputs = {i: {"instances": perfect_instances(i), "panoptic_seg": perfect_panoptic(i)} for i in IMAGE_IDS}
+    results = evaluate(
+        MergingDatasetEvaluators([PanFPNInstanceEvaluator(DATASET), PanFPNPanopticEvaluator(DATASET)]), outputs
+    )
+    for task in ("bbox", "segm"):
+        assert results[task]["AP"] == pytest.approx(100), task
+        assert results[task]["AP-car"] == pytest.approx(100) and results[task]["AP-bicycle"] == pytest.approx(100)
+    for key in ("PQ", "PQ_th", "PQ_st", "SQ", "RQ", "PQ-car", "PQ-road"):
+        assert results["panoptic_seg"][key] == pytest.approx(100), key
+
+
+def test_coco_style_evaluators_score_string_image_id_subsets(cityscapes_dataset):
+    """One of the two images, with its cars dropped: numbers of that image only."""
+    image_id = "zurich_000001_000019"
+    instances = perfect_instances(image_id)
+    id_map, segments = perfect_panoptic(image_id)
+    cars = MetadataCatalog.get(DATASET).thing_dataset_id_to_contiguous_id[26]
+    instances = instances[instances.pred_classes != cars]
+    segments = [s for s in segments if not (s["isthing"] and s["category_id"] == cars)]
+    id_map = torch.where(torch.isin(id_map, torch.tensor([s["id"] for s in segments])), id_map, 0)
+    outputs = {image_id: {"instances": instances, "panoptic_seg": (id_map, segments)}}
+    results = evaluate(
+        MergingDatasetEvaluators([PanFPNInstanceEvaluator(DATASET), PanFPNPanopticEvaluator(DATASET)]), outputs
+    )
+    assert results["segm"]["AP-car"] == 0 and results["segm"]["AP-person"] == pytest.approx(100)
+    assert np.isnan(results["segm"]["AP-bicycle"])  # lindau's bicycle is not evaluated
+    assert results["panoptic_seg"]["PQ-car"] == 0 and results["panoptic_seg"]["PQ-person"] == pytest.approx(100)
+    assert "PQ-bicycle" not in results["panoptic_seg"]
+
+
 def test_only_processed_images_are_scored(cityscapes_dataset):
     outputs = instance_outputs({"lindau_000002_000019": perfect_instances("lindau_000002_000019")})
     assert evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), outputs)["segm_cityscapes"]["AP"] == pytest.approx(100)

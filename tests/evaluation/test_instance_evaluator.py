@@ -110,3 +110,36 @@ def test_exact_detections_score_100(sample_gt, sample_metadata):
     results = evaluator.evaluate()
     assert list(results) == ["segm"]
     assert results["segm"]["AP"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("backend", ["hotcoco", "pycocotools"])
+def test_coco_ap_takes_any_image_ids(backend):
+    """String (Cityscapes) or negative ids give the numbers of the same data with integer ids, ties
+    between images included (broken in the ground truth's image order, as sorted integer ids are)."""
+    from panfpn_d2.evaluation.instance_evaluation import coco_ap
+
+    def data(image_ids):
+        images = [{"id": i, "height": 40, "width": 40} for i in image_ids]
+        boxes = ([2, 2, 10, 10], [20, 20, 8, 12], [5, 25, 10, 10])
+        annotations = [
+            {"id": 3 * k + n + 1, "image_id": i, "category_id": 1 + n % 2, "bbox": box, "area": box[2] * box[3],
+             "iscrowd": 0}
+            for k, i in enumerate(image_ids) for n, box in enumerate(boxes)
+        ]
+        detections = [
+            {"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.5,
+             "bbox": [a["bbox"][0] + (3 if k % 4 == 1 else 0)] + a["bbox"][1:]}
+            for k, a in enumerate(annotations)
+        ]
+        categories = [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}]
+        return {"images": images, "annotations": annotations, "categories": categories}, detections
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        expected, _ = coco_ap(*data([1, 2, 3]), "bbox", ["person", "car"], backend)
+        for image_ids in (["lindau_000002_000019", "zurich_000001_000019", "aachen_000000_000019"], [-1, -2, 0]):
+            results, _ = coco_ap(*data(image_ids), "bbox", ["person", "car"], backend)
+            assert results == pytest.approx(expected, nan_ok=True), image_ids
+    assert 0 < expected["AP"] < 100
+    with pytest.raises(KeyError, match="'berlin_1'"):
+        ground_truth, detections = data(["a", "b", "c"])
+        coco_ap(ground_truth, detections + [dict(detections[0], image_id="berlin_1")], "bbox", ["person", "car"], backend)

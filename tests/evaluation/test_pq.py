@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from panfpn_d2.evaluation.pq import pq_compute
+from panfpn_d2.evaluation.pq import integer_image_ids, pq_compute
 
 from evaluation.eval_helpers import (
     SAMPLE_JSON,
@@ -215,3 +215,68 @@ def test_missing_prediction_is_an_error(tmp_path):
     pred = write_panoptic_files(tmp_path, "pred", [(1, gt_map, gt_info)], TOY_CATEGORIES)
     with pytest.raises(ValueError, match="2"):
         pq_compute(gt[0], pred[0], gt[1], pred[1])
+
+
+def _sample_with_ids(sample_gt, image_id_of):
+    """The sample's ground truth and its shifted prediction, image ids renamed by ``image_id_of``."""
+    dataset, id_maps = sample_gt
+    categories = {c["id"]: c for c in dataset["categories"]}
+    gt_images, pred_images = [], []
+    for annotation in dataset["annotations"]:
+        image_id, gt_map = image_id_of(annotation["image_id"]), id_maps[annotation["image_id"]]
+        gt_images.append((image_id, gt_map, annotation["segments_info"]))
+        pred_map, info = shift(gt_map, annotation["segments_info"], categories)
+        pred_images.append((image_id, pred_map, _prediction_segments(pred_map, info)))
+    return gt_images, pred_images, dataset["categories"]
+
+
+def test_string_image_ids_match_panopticapi(sample_gt, tmp_path):
+    """COCO panoptic ids may be any JSON value (Cityscapes' are strings); panopticapi takes them."""
+    results = {}
+    for name, image_id_of in (("integer", int), ("string", lambda i: f"frankfurt_{i:06d}_000019")):
+        gt_images, pred_images, categories = _sample_with_ids(sample_gt, image_id_of)
+        gt = write_panoptic_files(tmp_path / name, "gt", gt_images, categories)
+        pred = write_panoptic_files(tmp_path / name, "pred", pred_images, categories)
+        results[name] = pq_compute(gt[0], pred[0], gt[1], pred[1])
+        assert_same_pq(results[name], panopticapi_pq(gt[0], pred[0], gt[1], pred[1]))
+    assert_same_pq(results["string"], results["integer"], tol=0)
+    assert 0 < results["string"]["All"]["pq"] < 1
+
+
+def test_command_line_takes_string_image_ids(tmp_path):
+    gt_map, gt_info = _background()
+    images = [("lindau_000002_000019", gt_map, gt_info), ("zurich_000001_000019", gt_map, gt_info)]
+    gt = write_panoptic_files(tmp_path, "gt", images, TOY_CATEGORIES)
+    pred = write_panoptic_files(tmp_path, "pred", images[::-1], TOY_CATEGORIES)  # another order
+    output = tmp_path / "pq.json"
+    subprocess.run(
+        [sys.executable, "-m", "panfpn_d2.evaluation.pq", "--gt_json_file", gt[0], "--pred_json_file", pred[0],
+         "--gt_folder", gt[1], "--pred_folder", pred[1], "--output-json", str(output)],
+        capture_output=True, text=True, check=True,
+    )
+    written = json.loads(output.read_text())
+    assert written["All"] == {"pq": 1.0, "sq": 1.0, "rq": 1.0, "n": 3}
+
+
+def test_missing_prediction_of_a_string_id_names_it(tmp_path):
+    gt_map, gt_info = _background()
+    gt = write_panoptic_files(tmp_path, "gt", [("a_1", gt_map, gt_info), ("b_2", gt_map, gt_info)], TOY_CATEGORIES)
+    pred = write_panoptic_files(tmp_path, "pred", [("a_1", gt_map, gt_info), ("c_3", gt_map, gt_info)], TOY_CATEGORIES)
+    with pytest.raises(ValueError, match="no prediction for the image with id 'b_2'"):
+        pq_compute(gt[0], pred[0], gt[1], pred[1])
+
+
+@pytest.mark.parametrize(
+    "image_ids, expected",
+    [
+        ([139, 5, 139, 0], {139: 139, 5: 5, 0: 0}),  # integers map to themselves
+        (["zurich_1", "lindau_2"], {"zurich_1": 0, "lindau_2": 1}),  # others to positions, list order
+        ([3, "3", -1], {3: 0, "3": 1, -1: 2}),
+        ([True, 2], {True: 0, 2: 1}),
+        ([], {}),
+    ],
+)
+def test_integer_image_ids(image_ids, expected):
+    mapping = integer_image_ids(image_ids)
+    assert mapping == expected
+    assert all(type(v) is int for v in mapping.values())
