@@ -51,7 +51,7 @@ def test_eval_only_evaluates_given_weights(trained):
     tmp_path, _ = trained
     weights = tmp_path / "out" / "model_final.pth"
     log = train_net(tmp_path, "--eval-only", *SMALL, "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "eval"))
-    assert "copypaste: PQ" in log or "PQ" in log
+    assert "copypaste: PQ,SQ,RQ,PQ_th" in log and "copypaste: mIoU,fwIoU" in log
     assert "Starting training" not in log
     assert "panoptic_seg" in log and "sem_seg" in log
 
