@@ -36,6 +36,7 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from PIL import Image
 
+from .gather import gather_on_main
 from .instance_evaluation import thing_dataset_ids
 
 logger = logging.getLogger(__name__)
@@ -134,14 +135,10 @@ class _CityscapesScriptsEvaluator(DatasetEvaluator):
 
     def _gathered_predictions(self) -> Optional[List[Tuple[str, str]]]:
         """All processes' ``(image_id, prediction file)``, one per image, sorted; None off the main process."""
-        predictions = self._predictions
-        if self._distributed:
-            comm.synchronize()  # every process has written its files
-            gathered = comm.gather(self._predictions, dst=0)
-            if not comm.is_main_process():
-                return None
-            predictions = list(itertools.chain(*gathered))
-        predictions = sorted(dict(predictions).items())
+        gathered = gather_on_main(self._predictions, self._distributed)
+        if gathered is None:
+            return None
+        predictions = sorted(dict(itertools.chain(*gathered)).items())
         missing = [f for _, f in predictions if not os.path.isfile(f)]
         if missing:
             raise FileNotFoundError(

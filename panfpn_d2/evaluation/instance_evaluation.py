@@ -10,12 +10,12 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
-from detectron2.utils import comm
 from detectron2.utils.logger import create_small_table
 from hotcoco import mask as hotcoco_mask
 
 from ..data.dataset_mapper import read_panoptic_png
 from ..utils.env import has_compiled_ops
+from .gather import gather_on_main
 from .pq import integer_image_ids
 from .segment_codec import SegmentRuns
 
@@ -210,14 +210,10 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
             )
 
     def evaluate(self):
-        records = self._records
-        if self._distributed:
-            comm.synchronize()
-            gathered = comm.gather(self._records, dst=0)
-            if not comm.is_main_process():
-                return {}
-            records = list(itertools.chain(*gathered))
-        records = list({r["image_id"]: r for r in records}.values())
+        gathered = gather_on_main(self._records, self._distributed)
+        if gathered is None:
+            return {}
+        records = list({r["image_id"]: r for r in itertools.chain(*gathered)}.values())
         records.sort(key=lambda r: self._dataset_order[r["image_id"]])
         if not records:
             logger.warning("PanFPNInstanceEvaluator: no prediction was processed; nothing to evaluate")

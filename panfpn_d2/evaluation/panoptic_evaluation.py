@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
+from .gather import gather_on_main
 from .pq import GROUPS, integer_image_ids, is_scored
 from .segment_codec import SegmentRuns, write_panoptic_png
 
@@ -178,13 +178,8 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         write_panoptic_png(compact_map, os.path.join(self._output_dir, PNG_SUBDIR, record["file_name"]))
 
     def _gathered_records(self) -> Optional[List[dict]]:
-        if not self._distributed:
-            return self._records
-        comm.synchronize()
-        gathered = comm.gather(self._records, dst=0)
-        if not comm.is_main_process():
-            return None
-        return list(itertools.chain(*gathered))
+        gathered = gather_on_main(self._records, self._distributed)
+        return None if gathered is None else list(itertools.chain(*gathered))
 
     def evaluate(self):
         records = self._gathered_records()

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 
 from ..data.dataset_mapper import read_panoptic_png
 from ..data.panoptic_targets import THING_MODES, semantic_target_from_panoptic
+from .gather import gather_on_main
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +113,10 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
             self._confusion += np.bincount(pairs, minlength=self._num_classes**2).reshape(self._confusion.shape)
 
     def evaluate(self):
-        confusion = self._confusion
-        if self._distributed:
-            comm.synchronize()
-            gathered = comm.gather(self._confusion, dst=0)
-            if not comm.is_main_process():
-                return {}
-            confusion = np.sum(gathered, axis=0)
+        gathered = gather_on_main(self._confusion, self._distributed)
+        if gathered is None:
+            return {}
+        confusion = np.sum(gathered, axis=0)
         if confusion.sum() == 0:
             logger.warning("PanFPNSemSegEvaluator: no labelled pixel was processed; nothing to evaluate")
             return {}
