@@ -133,7 +133,7 @@ def pq_compute(
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m panfpn_d2.evaluation.pq", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gt_json_file", required=True, help="JSON file with ground truth data")
     parser.add_argument("--pred_json_file", required=True, help="JSON file with predictions data")
     parser.add_argument(
