@@ -4,10 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from panfpn_d2.data import PanFPNDatasetMapper
 from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_d2.data import toy
 from panfpn_d2.data.toy import SPLITS, TOY_CATEGORIES, generate_toy_dataset, register_toy_datasets
 
 
@@ -60,7 +62,7 @@ def test_registered_toy_dataset(tmp_path, dataset_name):
     assert thing_classes == {0, 1, 2} and set().union(*stuff_classes) == {1, 2, 3}
     assert thing_counts.mean() > 2.5 and thing_counts.max() >= 5 and (thing_counts == 0).any()
     areas = np.array([s["area"] for d in train for s in d["segments_info"] if s["isthing"]])
-    assert (areas < 100).mean() > 0.1 and (areas > 600).mean() > 0.1  # small and large shapes
+    assert (areas < 200).mean() > 0.1 and (areas > 600).mean() > 0.1  # small and large shapes
     assert any(len(classes) >= 2 for classes in stuff_classes)
 
     # Shapes overlap: in some images two different shapes share a border (one occludes the other).
@@ -73,12 +75,36 @@ def test_registered_toy_dataset(tmp_path, dataset_name):
         touching += bool(border.any())
     assert touching >= 5
 
+    # Each shape is one colour (up to pixel noise) around its class's base colour.
+    thing_names = {c["id"]: c["name"] for c in TOY_CATEGORIES if c["isthing"]}
+    for record in train[:20]:
+        pan = read_panoptic_png(record["pan_seg_file_name"])
+        image = np.asarray(Image.open(record["file_name"]), dtype=np.float64)
+        for segment_id in np.unique(pan[pan % 1000 != 0]):
+            pixels = image[pan == segment_id]
+            base = np.asarray(toy.THING_BASE_COLORS[thing_names[segment_id // 1000]])
+            assert pixels.std(axis=0).max() < 2 * toy.PIXEL_NOISE_STD
+            assert (np.abs(pixels.mean(axis=0) - base) <= toy.THING_COLOR_JITTER + toy.PIXEL_NOISE_STD).all()
+
     mapper = PanFPNDatasetMapper(True, augmentations=[], image_format="BGR", thing_mode="all", metadata=meta)
     for record in val[:10]:
         out = mapper(record)
         assert out["image"].shape == (3, 128, 128)
         assert len(out["instances"]) == sum(s["isthing"] for s in record["segments_info"])
         assert set(out["sem_seg"].unique().tolist()) <= {0, 1, 2, 3, 4, 5, 255}
+
+
+@pytest.mark.parametrize("name", sorted(toy.THING_BASE_COLORS))
+def test_thing_colors_stand_out_from_the_background(name):
+    """Drawn around the class's base colour, never closer to the background than the contrast
+    limit, even on a background of that very colour."""
+    rng = np.random.default_rng(0)
+    base = np.asarray(toy.THING_BASE_COLORS[name])
+    backgrounds = [base, np.clip(base + 30, 0, 255)] + list(rng.uniform(0, 255, (50, 3)))
+    for background in backgrounds:
+        color = toy._thing_color(rng, name, background)
+        assert np.linalg.norm(color - background) >= toy.MIN_THING_CONTRAST
+        assert (np.abs(color - base) <= toy.THING_COLOR_JITTER).all()
 
 
 def test_builtin_toy_names_registered():
