@@ -1,4 +1,5 @@
 """Checkpoints that a kill at any moment cannot corrupt: every file is written whole, then renamed into place."""
+import glob
 import os
 import uuid
 from typing import IO, Callable
@@ -15,9 +16,12 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     the bytes go to a hidden temporary file in the same folder, are flushed and fsynced, and the file
     is renamed over ``path`` (atomic on POSIX); the folder is fsynced so the rename survives a crash.
     The temporary file is removed if ``write`` raises; a process killed mid-write leaves it behind
-    (named ``.<name>.<random>.tmp``), never a partial ``path``.
+    (named ``.<name>.<random>.tmp``), never a partial ``path``, and the next write of ``path``
+    removes it (one process writes a given path at a time: a checkpointer's rank 0).
     """
     directory, name = os.path.split(os.path.abspath(path))
+    for leftover in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(name)}.{'[0-9a-f]' * 12}.tmp")):
+        os.remove(leftover)
     temporary = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(temporary, "xb") as f:

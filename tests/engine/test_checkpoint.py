@@ -84,6 +84,19 @@ def test_kill_during_save_keeps_last_checkpoint_loadable(tmp_path):
     _assert_resumes_from_first_save(tmp_path)
 
 
+def test_next_save_removes_what_a_killed_save_left(tmp_path):
+    killed = tmp_path / ".model_final.pth.0123456789ab.tmp"
+    killed.write_bytes(b"half a checkpoint")
+    unrelated = [tmp_path / ".model_0000099.pth.0123456789ab.tmp", tmp_path / ".model_final.pth.notours.tmp"]
+    for path in unrelated:
+        path.write_bytes(b"kept")
+    _checkpointer(tmp_path, seed=0).save("model_final", iteration=1)
+    assert not killed.exists() and all(path.read_bytes() == b"kept" for path in unrelated)
+    for path in unrelated:
+        os.remove(path)
+    _assert_resumes_from_first_save(tmp_path)
+
+
 @pytest.mark.parametrize("amp", [False, True])
 def test_trainer_saves_atomically_and_checks_losses(tmp_path, amp):
     cfg = toy_cfg(make_toy_root(tmp_path / "toy"), tmp_path / "out", "SOLVER.AMP.ENABLED", amp)
