@@ -38,4 +38,7 @@ def add_panfpn_config(cfg):
     cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
     # Evaluation: also write predictions as COCO panoptic PNG + JSON (for a benchmark server).
     cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG = False
+    # Evaluation on Cityscapes: where cityscapesscripts' prediction files go ("": the system's
+    # temporary folder); a multi-machine run needs a folder every machine sees.
+    cfg.MODEL.PANFPN.EVAL_TEMP_ROOT = ""
     return cfg

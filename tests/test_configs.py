@@ -69,3 +69,16 @@ def test_cityscapes_recipe_matches_the_paper():
     assert tuple(cfg.INPUT.CROP.SIZE) == (512, 1024) and cfg.INPUT.CROP.TYPE == "absolute"
     assert min(cfg.INPUT.MIN_SIZE_TRAIN) == 512 and max(cfg.INPUT.MIN_SIZE_TRAIN) == 2048
     assert cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "all" and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == 19
+
+
+def test_readme_documents_every_plugin_key_with_its_default():
+    readme = (CONFIGS.parent / "README.md").read_text()
+    table = readme.split("The plugin's keys (`panfpn_d2/config.py`), all under `MODEL.PANFPN`:")[1].split("\n\n")[1]
+    documented = {}
+    for row in table.splitlines()[2:]:
+        key, default = (cell.strip().strip("`") for cell in row.split("|")[1:3])
+        documented[key] = default
+    defaults = panfpn_d2.add_panfpn_config(get_cfg()).MODEL.PANFPN
+    assert set(documented) == set(defaults)
+    for key, value in defaults.items():
+        assert documented[key] == (f'"{value}"' if isinstance(value, str) else str(value)), key

@@ -41,6 +41,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
       IoU / iIoU in the same ``sem_seg`` dict (PanFPNCityscapesSemSegEvaluator);
     * ``bbox`` + ``segm`` (PanFPNInstanceEvaluator) unless MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0;
       on Cityscapes also ``segm_cityscapes`` (PanFPNCityscapesInstanceEvaluator);
+      the Cityscapes evaluators write their prediction files under MODEL.PANFPN.EVAL_TEMP_ROOT;
     * ``panoptic_seg`` (PanFPNPanopticEvaluator) when both branches exist and
       MODEL.PANOPTIC_FPN.COMBINE.ENABLED (the model merges them into a panoptic output).
 
@@ -62,17 +63,18 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             "the model has no branch to evaluate"
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
+    temp_root = cfg.MODEL.PANFPN.EVAL_TEMP_ROOT or None
     thing_mode = cfg.MODEL.PANFPN.SEM_SEG_THING_MODE
     evaluators = []
     if has_semantic:
         evaluators.append(PanFPNSemSegEvaluator(dataset_name, thing_mode))
         # cityscapesscripts scores one label per Cityscapes class: only the "all" layout has them.
         if is_cityscapes and thing_mode == "all":
-            evaluators.append(PanFPNCityscapesSemSegEvaluator(dataset_name))
+            evaluators.append(PanFPNCityscapesSemSegEvaluator(dataset_name, temp_root=temp_root))
     if has_instances:
         evaluators.append(PanFPNInstanceEvaluator(dataset_name))
         if is_cityscapes:
-            evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name))
+            evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name, temp_root=temp_root))
     if has_semantic and has_instances and cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
         evaluators.append(
             PanFPNPanopticEvaluator(
