@@ -163,16 +163,17 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
         if not things:
             return []
         runs = SegmentRuns(read_panoptic_png(record["pan_seg_file_name"]))
+        rles = runs.rles([int(s["id"]) for s in things])
         return [
             {
                 "image_id": record["image_id"],
                 "category_id": int(self._dataset_ids[s["category_id"]]),
-                "segmentation": runs.rle(int(s["id"])),
+                "segmentation": rle,
                 "area": s["area"],
                 "bbox": s["bbox"],
                 "iscrowd": int(s.get("iscrowd", 0)),
             }
-            for s in things
+            for s, rle in zip(things, rles)
         ]
 
     def _detections(self, image_id, instances) -> List[dict]:

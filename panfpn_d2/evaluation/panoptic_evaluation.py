@@ -148,20 +148,19 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
                 f"image_id {image_id}: panoptic_seg id map has segment id(s) {unlisted[:20]} that are not in "
                 f"segments_info (listed: {sorted(listed)[:20]}); only id 0 may be void"
             )
-        segments = []
-        for segment in segments_info:
-            area = runs.area(int(segment["id"]))
-            if area == 0:  # listed but overwritten or empty: nothing to score
-                continue
-            segments.append(
-                {
-                    "id": len(segments) + 1,
-                    "source_id": int(segment["id"]),
-                    "category_id": self._dataset_category_id(segment, image_id),
-                    "area": area,
-                    "segmentation": runs.rle(int(segment["id"])),
-                }
-            )
+        # Listed but overwritten or empty: nothing to score.
+        present = [s for s in segments_info if runs.area(int(s["id"])) > 0]
+        rles = runs.rles([int(s["id"]) for s in present])
+        segments = [
+            {
+                "id": position + 1,
+                "source_id": int(segment["id"]),
+                "category_id": self._dataset_category_id(segment, image_id),
+                "area": runs.area(int(segment["id"])),
+                "segmentation": rle,
+            }
+            for position, (segment, rle) in enumerate(zip(present, rles))
+        ]
         return {"image_id": image_id, "height": runs.height, "width": runs.width, "segments": segments}
 
     def _write_png(self, id_map: np.ndarray, record: dict):

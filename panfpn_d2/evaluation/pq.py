@@ -13,6 +13,7 @@ Image ids may be any JSON value, as in panopticapi (Cityscapes' are strings such
 on the way in (``integer_image_ids``).
 """
 import argparse
+import ctypes
 import json
 import numbers
 import sys
@@ -132,6 +133,22 @@ def pq_compute(
     return results
 
 
+def _grow_heap_in_large_steps(pad_bytes: int = 64 << 20) -> None:
+    """glibc only (elsewhere a no-op): extend the heap ``pad_bytes`` beyond each request.
+
+    hotcoco allocates and frees image-sized buffers for every image; with glibc's default padding
+    the heap grows and shrinks around them, page-faulting them in anew each time, which doubled
+    the PQ time in a fresh process (0.19 s against 0.09 s on 200 pairs of 480x640). Set for this
+    command's own process only, never on import.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_top_pad = -2  # glibc's M_TOP_PAD
+    mallopt(m_top_pad, pad_bytes)
+
+
 def main(argv: Optional[List[str]] = None) -> Dict:
     parser = argparse.ArgumentParser(prog="python -m panfpn_d2.evaluation.pq", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gt_json_file", required=True, help="JSON file with ground truth data")
@@ -152,4 +169,5 @@ def main(argv: Optional[List[str]] = None) -> Dict:
 
 
 if __name__ == "__main__":
+    _grow_heap_in_large_steps()
     main(sys.argv[1:])

@@ -22,8 +22,8 @@ def write_panoptic_png(id_map: np.ndarray, path: str) -> None:
 class SegmentRuns:
     """A segment-id map cut into runs of equal id, in COCO's column-major pixel order.
 
-    One pass over the pixels gives every segment's RLE and area; encoding one binary mask per
-    segment instead would cost O(segments · pixels).
+    One pass over the pixels gives every segment's RLE counts and area, with no per-segment pass
+    over the pixels (encoding one binary mask per segment would cost O(segments · pixels)).
     """
 
     def __init__(self, id_map: np.ndarray):
@@ -33,34 +33,41 @@ class SegmentRuns:
         self.height, self.width = id_map.shape
         flat = id_map.T.ravel()
         self._n_pixels = flat.size
-        starts = np.concatenate(([0], np.flatnonzero(flat[1:] != flat[:-1]) + 1))
-        ends = np.concatenate((starts[1:], [self._n_pixels]))
+        changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        starts = np.concatenate(([0], changes))
+        ends = np.concatenate((changes, [self._n_pixels]))
         run_ids = flat[starts]
         # Grouped by id; the sort is stable, so each group stays in pixel order.
         order = np.argsort(run_ids, kind="stable")
-        self._starts, self._ends, self._run_ids = starts[order], ends[order], run_ids[order]
-        self.ids = np.unique(self._run_ids)
+        starts, ends, run_ids = starts[order], ends[order], run_ids[order]
+        ids, first_run, runs_per_id = np.unique(run_ids, return_index=True, return_counts=True)
+        self.ids = ids
         """The ids that occur in the map, sorted (0, void, included if present)."""
-
-    def _runs(self, segment_id: int):
-        lo = np.searchsorted(self._run_ids, segment_id, "left")
-        hi = np.searchsorted(self._run_ids, segment_id, "right")
-        return self._starts[lo:hi], self._ends[lo:hi]
+        lengths = ends - starts
+        # COCO counts alternate background / foreground lengths, starting with background: the
+        # gap before each run is its start minus the end of the id's previous run (0 for the first).
+        previous_end = np.concatenate(([0], ends[:-1]))
+        previous_end[first_run] = 0
+        self._counts = np.empty(2 * len(starts), dtype=np.int64)
+        self._counts[0::2] = starts - previous_end
+        self._counts[1::2] = lengths
+        last_run = first_run + runs_per_id - 1
+        self._spans = dict(zip(ids.tolist(), zip((2 * first_run).tolist(), (2 * last_run + 2).tolist())))
+        self._tails = dict(zip(ids.tolist(), (self._n_pixels - ends[last_run]).tolist()))
+        self._areas = dict(zip(ids.tolist(), np.add.reduceat(lengths, first_run).tolist()))
 
     def area(self, segment_id: int) -> int:
-        starts, ends = self._runs(segment_id)
-        return int((ends - starts).sum())
+        return self._areas.get(segment_id, 0)
 
-    def rle(self, segment_id: int) -> dict:
-        """COCO RLE ``{"size": [h, w], "counts": bytes}`` of one id (empty mask if absent)."""
-        starts, ends = self._runs(segment_id)
-        # COCO counts alternate background / foreground lengths, starting with background.
-        boundaries = np.empty(2 * len(starts) + 1, dtype=np.int64)
-        boundaries[0:-1:2] = starts
-        boundaries[1::2] = ends
-        boundaries[-1] = self._n_pixels
-        counts = np.diff(boundaries, prepend=0)
-        if len(counts) > 1 and counts[-1] == 0:
-            counts = counts[:-1]
+    def _counts_of(self, segment_id: int) -> list:
+        if segment_id not in self._spans:
+            return [self._n_pixels]
+        begin, end = self._spans[segment_id]
+        tail = self._tails[segment_id]
+        return self._counts[begin:end].tolist() + ([tail] if tail else [])
+
+    def rles(self, segment_ids) -> list:
+        """COCO RLEs ``{"size": [h, w], "counts": bytes}`` of ``segment_ids`` (an empty mask for an absent id)."""
         size = [self.height, self.width]
-        return hotcoco_mask.frPyObjects({"size": size, "counts": counts.tolist()}, *size)
+        uncompressed = [{"size": size, "counts": self._counts_of(int(i))} for i in segment_ids]
+        return hotcoco_mask.frPyObjects(uncompressed, *size) if uncompressed else []
