@@ -220,6 +220,15 @@ def test_command_line_prints_table_and_writes_json(sample_gt, tmp_path):
     assert_same_pq({**written, "per_class": {int(k): v for k, v in written["per_class"].items()}}, expected)
 
 
+def test_only_the_pq_command_skips_registering_the_model(tmp_path):
+    """Any other `python -m panfpn_d2...` command imports the model (here: fails to, without torch)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "panfpn_d2.tools.demo", "--help"],
+        capture_output=True, text=True, env=_without_torch_and_detectron2(tmp_path / "poisoned"),
+    )
+    assert completed.returncode != 0 and "torch imported" in completed.stderr
+
+
 def test_missing_prediction_is_an_error(tmp_path):
     gt_map, gt_info = _background()
     gt = write_panoptic_files(tmp_path, "gt", [(1, gt_map, gt_info), (2, gt_map, gt_info)], TOY_CATEGORIES)
