@@ -52,8 +52,10 @@ class SegmentRuns:
         self._counts[0::2] = starts - previous_end
         self._counts[1::2] = lengths
         last_run = first_run + runs_per_id - 1
-        self._spans = dict(zip(ids.tolist(), zip((2 * first_run).tolist(), (2 * last_run + 2).tolist())))
-        self._tails = dict(zip(ids.tolist(), (self._n_pixels - ends[last_run]).tolist()))
+        # id -> (its slice of _counts, the background length after its last run)
+        self._spans = dict(zip(ids.tolist(), zip(
+            (2 * first_run).tolist(), (2 * last_run + 2).tolist(), (self._n_pixels - ends[last_run]).tolist()
+        )))
         self._areas = dict(zip(ids.tolist(), np.add.reduceat(lengths, first_run).tolist()))
 
     def area(self, segment_id: int) -> int:
@@ -62,8 +64,7 @@ class SegmentRuns:
     def _counts_of(self, segment_id: int) -> list:
         if segment_id not in self._spans:
             return [self._n_pixels]
-        begin, end = self._spans[segment_id]
-        tail = self._tails[segment_id]
+        begin, end, tail = self._spans[segment_id]
         return self._counts[begin:end].tolist() + ([tail] if tail else [])
 
     def rles(self, segment_ids) -> list:
