@@ -21,7 +21,7 @@ import numpy as np
 from panfpn_d2.evaluation.segment_codec import write_panoptic_png
 
 T = TypeVar("T")
-CATEGORIES_JSON = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco_panoptic_sample" / "panoptic_coco_categories.json"
+CATEGORIES_JSON = Path(__file__).resolve().parents[1] / "tests" / "assets" / "coco_panoptic_sample" / "panoptic_coco_categories.json"
 
 
 def machine() -> str:

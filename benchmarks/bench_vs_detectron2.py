@@ -44,7 +44,7 @@ from panfpn_d2.tools.timing import ComponentTimer  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "COCO-PanopticSegmentation" / "panfpn_R_50_1x.yaml"
-SAMPLE_IMAGES = REPO_ROOT.parent / "shared" / "data" / "coco_panoptic_sample" / "input_images"
+SAMPLE_IMAGES = REPO_ROOT / "tests" / "assets" / "coco_panoptic_sample" / "input_images"
 COMMON_OPTS = ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "", "DATASETS.TRAIN", "()", "DATASETS.TEST", "()"]
 DETECTRON2_OPTS = ["MODEL.META_ARCHITECTURE", "PanopticFPN", "MODEL.SEM_SEG_HEAD.NAME", "SemSegFPNHead"]
 QUICK_OPTS = [

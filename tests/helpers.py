@@ -10,7 +10,8 @@ import panfpn_d2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs"
-COCO_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "coco_panoptic_sample"
+# Two COCO val2017 images with their panoptic ground truth (see its README.md for the licenses).
+COCO_SAMPLE = REPO_ROOT / "tests" / "assets" / "coco_panoptic_sample"
 
 torch.set_num_threads(2)
 

@@ -106,14 +106,12 @@ def distributed_results():
     return dict(queue.get() for _ in range(WORLD_SIZE))
 
 
-@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_replicas_stay_equal_with_no_unused_parameters(distributed_results, variant):
     for rank in range(WORLD_SIZE):
         assert distributed_results[rank][variant] == list(range(ITERATIONS))
 
 
-@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 def test_nan_loss_on_one_process_stops_every_process_before_the_step(distributed_results):
     for rank in range(WORLD_SIZE):
         assert "nan" in distributed_results[rank], f"rank {rank} trained on"

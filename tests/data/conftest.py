@@ -1,13 +1,12 @@
 """Shared fixtures of the data tests: the COCO panoptic sample and throw-away dataset names."""
 import itertools
-from pathlib import Path
 
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import panfpn_d2.data  # noqa: F401  (registers the built-in names, as users get them)
+from helpers import COCO_SAMPLE as SAMPLE_DIR
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco_panoptic_sample"
 _counter = itertools.count()
 
 

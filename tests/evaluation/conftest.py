@@ -15,8 +15,6 @@ SAMPLE_DATASET = "panfpn_test_evaluation_coco_sample"
 @pytest.fixture(scope="session")
 def sample_gt():
     """The COCO sample: its JSON dict and each image's segment-id map, keyed by image id."""
-    if not SAMPLE_JSON.exists():
-        pytest.skip(f"COCO panoptic sample missing: {SAMPLE_JSON}")
     dataset = json.loads(SAMPLE_JSON.read_text())
     id_maps = {a["image_id"]: read_panoptic_png(str(SAMPLE_PNG_DIR / a["file_name"])) for a in dataset["annotations"]}
     return dataset, id_maps

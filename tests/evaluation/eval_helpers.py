@@ -8,9 +8,9 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 import pytest
 
+from helpers import COCO_SAMPLE as SAMPLE_DIR
 from panfpn_d2.evaluation.segment_codec import write_panoptic_png
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco_panoptic_sample"
 SAMPLE_JSON = SAMPLE_DIR / "panoptic_examples.json"
 SAMPLE_PNG_DIR = SAMPLE_DIR / "panoptic_examples"
 

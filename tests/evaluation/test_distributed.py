@@ -70,7 +70,6 @@ def _worker(rank, world_size, port, dataset_name, queue):
     dist.destroy_process_group()
 
 
-@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 def test_two_processes_give_the_single_process_numbers():
     dataset_name = "panfpn_test_evaluation_distributed_sample"
     _register(dataset_name)
