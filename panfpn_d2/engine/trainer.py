@@ -22,6 +22,9 @@ class Trainer(DefaultTrainer):
     """
 
     def __init__(self, cfg):
+        # Before any training: a run whose evaluation cannot be built would end with a model and no numbers.
+        for dataset_name in cfg.DATASETS.TEST:
+            self.build_evaluator(cfg, dataset_name)
         super().__init__(cfg)
         # DefaultTrainer hard-codes detectron2's step; ours runs on the same model, loader and optimizer.
         stock = self._trainer
@@ -63,7 +66,12 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        return build_evaluator(cfg, dataset_name, output_folder)
+        """The dataset's evaluators; every failure is an error naming the dataset, never the
+        NotImplementedError that DefaultTrainer.test turns into a warning and no evaluation."""
+        try:
+            return build_evaluator(cfg, dataset_name, output_folder)
+        except Exception as e:
+            raise RuntimeError(f"cannot evaluate DATASETS.TEST dataset {dataset_name!r}: {type(e).__name__}: {e}") from e
 
 
 def setup_cfg(args):

@@ -66,14 +66,44 @@ def quiet_cityscapes_args(module):
     return args
 
 
-def run_cityscapesscripts(what: str, function: Callable, *args):
-    """``function(*args)`` with its printing captured; its exit on errors becomes a RuntimeError.
+class NumpyWithIn1d:
+    """numpy as cityscapesscripts 2.3.0 calls it: with ``np.in1d``, which numpy 2.4 removed.
+
+    Every other attribute is numpy's own. Given to cityscapesscripts' modules only while they run
+    (:func:`run_cityscapesscripts`), so numpy itself is never changed.
+    """
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def in1d(ar1, ar2, assume_unique=False, invert=False):
+        # numpy's documented replacement: in1d(a, b) == isin(a, b).ravel()
+        return np.isin(ar1, ar2, assume_unique=assume_unique, invert=invert).ravel()
+
+
+@contextlib.contextmanager
+def numpy_for_cityscapesscripts(module):
+    """``module.np`` has ``in1d`` inside the block, whatever numpy version is installed."""
+    if hasattr(np, "in1d"):
+        yield
+        return
+    module.np = NumpyWithIn1d()
+    try:
+        yield
+    finally:
+        module.np = np
+
+
+def run_cityscapesscripts(what: str, module, function: Callable, *args):
+    """``function(*args)`` of cityscapesscripts' ``module`` with its printing captured; its exit on
+    errors becomes a RuntimeError.
 
     cityscapesscripts reports problems with ``printError``: a print, then ``sys.exit(-1)``.
     """
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), numpy_for_cityscapesscripts(module):
             return function(*args)
     except SystemExit:
         raise RuntimeError(f"cityscapesscripts {what} failed: {printed.getvalue().strip()[-2000:]}") from None
@@ -214,7 +244,7 @@ class PanFPNCityscapesSemSegEvaluator(_CityscapesScriptsEvaluator):
         args.evalPixelAccuracy = False
         gt_files = [cityscapes_gt_file(self._gt_dir, image_id, "labelIds") for image_id, _ in predictions]
         scores = run_cityscapesscripts(
-            "pixel-level evaluation", pixel_level.evaluateImgLists, [f for _, f in predictions], gt_files, args
+            "pixel-level evaluation", pixel_level, pixel_level.evaluateImgLists, [f for _, f in predictions], gt_files, args
         )
         results = OrderedDict(
             [
@@ -302,6 +332,7 @@ class PanFPNCityscapesInstanceEvaluator(_CityscapesScriptsEvaluator):
         instance_level.setInstanceLabels(args)
         ap = run_cityscapesscripts(
             "instance-level evaluation",
+            instance_level,
             lambda: instance_level.evaluateMatches(
                 instance_level.matchGtWithPreds(
                     [f for _, f in predictions], gt_files, instances2dict(gt_files, False), args

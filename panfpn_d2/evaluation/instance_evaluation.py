@@ -14,7 +14,7 @@ from detectron2.utils.logger import create_small_table
 from hotcoco import mask as hotcoco_mask
 
 from ..data.dataset_mapper import read_panoptic_png
-from ..utils.env import has_compiled_ops
+from ..utils.env import has_compiled_coco_eval
 from .gather import gather_on_main
 from .pq import integer_image_ids
 from .segment_codec import SegmentRuns
@@ -29,7 +29,7 @@ AP_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def default_backend() -> str:
     """detectron2's compiled COCOeval where it is built, else hotcoco's (pycocotools' numbers,
     without its pure-Python loops)."""
-    return "detectron2" if has_compiled_ops() else "hotcoco"
+    return "detectron2" if has_compiled_coco_eval() else "hotcoco"
 
 
 def coco_api(backend: str):

@@ -1,12 +1,22 @@
 """Facts about the detectron2 build in use."""
 import functools
+import importlib.machinery
+
+# What detectron2.evaluation.fast_eval_api calls in detectron2._C.
+COMPILED_COCO_EVAL_OPS = ("COCOevalAccumulate", "COCOevalEvaluateImages", "InstanceAnnotation")
 
 
 @functools.lru_cache(maxsize=None)
-def has_compiled_ops() -> bool:
-    """True when detectron2's C++/CUDA ops are compiled (not the pure-Python ``_C`` fallback)."""
+def has_compiled_coco_eval() -> bool:
+    """True when detectron2's ``_C`` is a compiled extension with its COCOeval ops.
+
+    Never raises: any other ``_C`` (none, this project's pure-Python fallback, a stand-in whose
+    attributes raise) answers False, and evaluation then uses hotcoco, with the same numbers.
+    """
     try:
         from detectron2 import _C
-    except ImportError:
+
+        is_extension = str(getattr(_C, "__file__", "")).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+        return is_extension and all(callable(getattr(_C, op)) for op in COMPILED_COCO_EVAL_OPS)
+    except Exception:  # whatever a broken or stand-in _C raises on import or attribute access
         return False
-    return not getattr(_C, "IS_FALLBACK", False)

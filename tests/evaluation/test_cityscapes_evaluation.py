@@ -24,7 +24,7 @@ from panfpn_d2.evaluation import (
     build_evaluator,
 )
 from panfpn_d2.evaluation.build import MergingDatasetEvaluators
-from panfpn_d2.evaluation.cityscapes_evaluation import run_cityscapesscripts
+from panfpn_d2.evaluation.cityscapes_evaluation import NumpyWithIn1d, numpy_for_cityscapesscripts, run_cityscapesscripts
 
 DATASET = "panfpn_test_evaluation_cityscapes_fixture"
 HEIGHT, WIDTH = 48, 96
@@ -171,7 +171,7 @@ def test_perturbed_semantic_prediction_gives_cityscapesscripts_numbers(cityscape
         predictions.append(str(tmp_path / f"{image_id}.png"))
         Image.fromarray(label_ids).save(predictions[-1])
         gt_files.append(str(cityscapes_dataset / image_id.split("_")[0] / f"{image_id}_gtFine_labelIds.png"))
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), numpy_for_cityscapesscripts(pixel_level):
         expected = pixel_level.evaluateImgLists(predictions, gt_files, reference_args(pixel_level))
 
     outputs = semantic_outputs(perturbed_train_ids)
@@ -236,7 +236,7 @@ def test_perturbed_instances_give_cityscapesscripts_numbers(cityscapes_dataset, 
     args = reference_args(
         instance_level, predictionPath=str(tmp_path), gtInstancesFile=str(tmp_path / "gtInstances.json")
     )
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), numpy_for_cityscapesscripts(instance_level):
         expected = instance_level.evaluateImgLists(predictions, gt_files, args)["averages"]
     assert results["AP"] == pytest.approx(100 * expected["allAp"])
     assert results["AP50"] == pytest.approx(100 * expected["allAp50%"])
@@ -390,10 +390,29 @@ def test_merging_rejects_a_metric_reported_twice(cityscapes_dataset):
 
 
 def test_a_cityscapesscripts_exit_becomes_an_error_with_its_message():
-    from cityscapesscripts.helpers.csHelpers import printError
+    from cityscapesscripts.helpers import csHelpers
 
     with pytest.raises(RuntimeError, match="cityscapesscripts matching failed: ERROR: no such file x.png"):
-        run_cityscapesscripts("matching", printError, "no such file x.png")
+        run_cityscapesscripts("matching", csHelpers, csHelpers.printError, "no such file x.png")
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_in1d_for_cityscapesscripts_is_numpys_membership_test_flattened(invert):
+    rng = np.random.default_rng(0)
+    values, members = rng.integers(0, 40, size=(7, 9)), rng.integers(0, 40, size=12)
+    member_set = set(members.tolist())
+    expected = np.array([(v in member_set) != invert for v in values.ravel().tolist()])
+    result = NumpyWithIn1d().in1d(values, members, invert=invert)
+    assert result.shape == (63,) and np.array_equal(result, expected)
+
+
+def test_cityscapesscripts_sees_in1d_only_while_it_runs_and_numpy_is_unchanged():
+    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as pixel_level
+
+    had_in1d = hasattr(np, "in1d")
+    with numpy_for_cityscapesscripts(pixel_level):
+        assert callable(pixel_level.np.in1d) and pixel_level.np.isin is np.isin
+    assert pixel_level.np is np and hasattr(np, "in1d") == had_in1d
 
 
 def _distributed_worker(rank, world_size, port, cityscapes_root, queue):

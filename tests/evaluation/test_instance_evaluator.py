@@ -143,3 +143,47 @@ def test_coco_ap_takes_any_image_ids(backend):
     with pytest.raises(KeyError, match="'berlin_1'"):
         ground_truth, detections = data(["a", "b", "c"])
         coco_ap(ground_truth, detections + [dict(detections[0], image_id="berlin_1")], "bbox", ["person", "car"], backend)
+
+
+@pytest.mark.parametrize("looks_compiled", [False, True])
+def test_a_c_module_whose_attributes_raise_means_hotcoco_and_evaluation_runs(
+    looks_compiled, sample_gt, sample_metadata, monkeypatch
+):
+    """A ``detectron2._C`` that is not this project's fallback and raises NotImplementedError on every
+    attribute (as other stand-ins do): op detection answers False instead of raising, and the
+    evaluation runs on hotcoco with the numbers of an explicit hotcoco evaluation."""
+    import sys
+    import types
+
+    import detectron2
+
+    from panfpn_d2.evaluation.instance_evaluation import default_backend
+    from panfpn_d2.utils.env import has_compiled_coco_eval
+
+    def raise_on_any_attribute(name):
+        raise NotImplementedError(f"detectron2._C.{name} is not compiled")
+
+    stand_in = types.ModuleType("detectron2._C")
+    stand_in.__getattr__ = raise_on_any_attribute
+    if looks_compiled:
+        stand_in.__file__ = "/site-packages/detectron2/_C.cpython-311-x86_64-linux-gnu.so"
+    monkeypatch.setitem(sys.modules, "detectron2._C", stand_in)
+    monkeypatch.setattr(detectron2, "_C", stand_in, raising=False)
+    has_compiled_coco_eval.cache_clear()
+    try:
+        assert has_compiled_coco_eval() is False and default_backend() == "hotcoco"
+        detections = _sample_detections(sample_gt, sample_metadata)
+        results = {}
+        for backend in (None, "hotcoco"):
+            kwargs = {} if backend is None else {"backend": backend}
+            evaluator = PanFPNInstanceEvaluator(sample_metadata.name, distributed=False, **kwargs)
+            evaluator.reset()
+            for image_id, instances in detections.items():
+                evaluator.process([{"image_id": image_id}], [{"instances": instances}])
+            results[backend] = evaluator.evaluate()
+    finally:
+        has_compiled_coco_eval.cache_clear()
+    assert 0 < results[None]["segm"]["AP"] < 100
+    assert list(results[None]) == list(results["hotcoco"]) == ["bbox", "segm"]
+    for task, metrics in results["hotcoco"].items():
+        assert results[None][task] == pytest.approx(metrics, nan_ok=True)
