@@ -1,10 +1,15 @@
-# The quick start: `make toy` trains and evaluates on the toy dataset, `make test`
-# runs the test suite. Both set up a virtual environment in .venv first (once).
-# With your own environment (detectron2 built from source): make test PY=python
+# The quick start: `make toy` trains and evaluates on the toy dataset, `make test` runs the test
+# suite. Both set up a virtual environment in .venv first (once): the registry route, detectron2
+# v0.6 without compiled ops.
+# `make test-source` runs the same suite on detectron2 built from source (compiled ops, numpy 2)
+# in .venv-src, set up the way docs/install.md tells a user with their own detectron2.
+# With your own environment: make test PY=python
 VENV := .venv
 PY ?= $(VENV)/bin/python
+SOURCE_VENV := .venv-src
+D2_SRC ?= ../shared/detectron2-src/detectron2-main-02b5c4e.tar.gz
 
-.PHONY: setup toy test bench
+.PHONY: setup toy test setup-source test-source versions bench
 
 setup:
 	@command -v $(PY) >/dev/null 2>&1 || python3 -m venv $(VENV)
@@ -13,8 +18,19 @@ setup:
 toy: setup
 	$(PY) train_net.py --config-file configs/Toy-PanopticSegmentation/panfpn_toy.yaml
 
-test: setup
+test: setup versions
 	$(PY) -m pytest -q
+
+setup-source:
+	@bash scripts/build_detectron2.sh $(SOURCE_VENV) $(D2_SRC)
+	@bash scripts/setup.sh $(SOURCE_VENV)/bin/python
+
+test-source: setup-source
+	@$(MAKE) --no-print-directory versions PY=$(SOURCE_VENV)/bin/python
+	$(SOURCE_VENV)/bin/python -m pytest -q
+
+versions:
+	@$(PY) scripts/versions.py
 
 bench: setup
 	$(PY) benchmarks/bench_merge.py

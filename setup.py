@@ -6,7 +6,23 @@ setup(
     description="Panoptic Feature Pyramid Networks (Kirillov et al., CVPR 2019) as a detectron2 plugin",
     packages=find_packages(include=["panfpn_d2", "panfpn_d2.*"]),
     python_requires=">=3.8",
-    # torch and detectron2 are not listed: users bring their own builds
-    # (scripts/setup.sh installs them on a fresh machine).
-    install_requires=["hotcoco==1.3.0", "pycocotools", "fvcore", "numpy", "Pillow"],
+    # torch and detectron2 are not listed: users bring their own builds (docs/install.md;
+    # scripts/setup.sh installs them on a machine that has neither).
+    install_requires=[
+        "numpy",
+        "Pillow",
+        "hotcoco==1.3.0",
+        "pycocotools",
+        "fvcore",
+        "iopath",
+        "tabulate",
+        "tqdm",
+    ],
+    extras_require={
+        # panfpn_d2.tools.demo (video and webcam input, drawing)
+        "demo": ["opencv-python-headless"],
+        # Cityscapes' own metrics (panfpn_d2.evaluation.cityscapes_evaluation) and its category list
+        "cityscapes": ["cityscapesscripts>=2.2"],
+        "test": ["pytest"],
+    },
 )

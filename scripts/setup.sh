@@ -18,13 +18,12 @@ PIP=("$PY" -m pip install --disable-pip-version-check -q)
 
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
-HOTCOCO_VERSION=1.3.0
 PANOPTICAPI_VERSION=0.2.0
 CITYSCAPES_VERSION=2.3.0
 
 if "$PY" - "$ROOT" <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as md, sys, pathlib
-import detectron2, torch, hotcoco, panopticapi, cityscapesscripts, pytest, panfpn_d2
+import detectron2, torch, hotcoco, panopticapi, cityscapesscripts, cv2, pytest, panfpn_d2
 assert md.version("hotcoco") == "1.3.0"
 # the editable install must point at this checkout
 assert pathlib.Path(panfpn_d2.__file__).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve()
@@ -61,15 +60,19 @@ p.write_text(src.replace("ext_modules=get_extensions(),", "ext_modules=[],"))
 PYPATCH
   cp "$ROOT/scripts/detectron2_c_fallback.py" "$D2/detectron2/_C.py"
   "${PIP[@]}" -c "$CONSTRAINTS" --no-deps --no-build-isolation "$D2"
-  rm -rf "$SRC" "$CONSTRAINTS"
+  rm -rf "$SRC"
 fi
 
-echo "setup: installing hotcoco ${HOTCOCO_VERSION}, panopticapi, cityscapesscripts, pytest and panfpn_d2"
-"${PIP[@]}" "hotcoco==${HOTCOCO_VERSION}" pytest
-# panopticapi-lite's metadata asks for pillow>=10.4 and numpy<2, which clash with
-# detectron2 v0.6's pins; its code needs neither.
-"${PIP[@]}" --no-deps "panopticapi-lite==${PANOPTICAPI_VERSION}"
-"${PIP[@]}" --no-deps "cityscapesscripts==${CITYSCAPES_VERSION}"
-"${PIP[@]}" appdirs pyquaternion coloredlogs requests
-"${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
+# The plugin with what it declares (setup.py): on the source route pip adds only what is
+# missing and leaves the user's numpy, Pillow, torch and detectron2 as they are; on the registry
+# route the constraints keep detectron2 v0.6's pins.
+EXTRAS=test
+"$PY" -c "import cv2" 2>/dev/null || EXTRAS="$EXTRAS,demo"  # any opencv build the user has will do
+echo "setup: installing panfpn_d2[$EXTRAS], panopticapi and cityscapesscripts"
+"${PIP[@]}" ${CONSTRAINTS:+-c "$CONSTRAINTS"} --no-build-isolation -e "$ROOT[$EXTRAS]"
+# The references the tests compare with. Their metadata pins what their code does not need
+# (panopticapi-lite: Pillow>=10.4, numpy<2; cityscapesscripts: the `typing` backport).
+"${PIP[@]}" --no-deps "panopticapi-lite==${PANOPTICAPI_VERSION}" "cityscapesscripts==${CITYSCAPES_VERSION}"
+"${PIP[@]}" ${CONSTRAINTS:+-c "$CONSTRAINTS"} matplotlib appdirs pyquaternion coloredlogs requests
+[ -n "${CONSTRAINTS:-}" ] && rm -f "$CONSTRAINTS"
 "$PY" -c "import panfpn_d2, detectron2, torch; print('setup: ok, torch', torch.__version__, 'detectron2', detectron2.__version__)"

@@ -12,6 +12,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
 from detectron2.utils.file_io import PathManager
 
+from ..utils.env import import_extra
+
 IGNORE_LABEL = 255
 LABEL_DIVISOR = 1000
 # Colour of the shared 'things' entry (index 0) of stuff_colors.
@@ -247,8 +249,7 @@ def coco_panoptic_categories() -> List[dict]:
 
 def cityscapes_panoptic_categories() -> List[dict]:
     """The 19 evaluated Cityscapes classes (8 things) as createPanopticImgs writes them (label ids, trainId order)."""
-    from cityscapesscripts.helpers.labels import labels
-
+    labels = import_extra("cityscapesscripts.helpers.labels", "cityscapes", "The Cityscapes category list").labels
     evaluated = sorted((label for label in labels if not label.ignoreInEval), key=lambda label: label.trainId)
     return [
         {"id": label.id, "name": label.name, "isthing": int(label.hasInstances), "color": list(label.color)}

@@ -36,6 +36,7 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from PIL import Image
 
+from ..utils.env import import_extra
 from .gather import gather_on_main
 from .instance_evaluation import thing_dataset_ids
 
@@ -114,6 +115,7 @@ class _CityscapesScriptsEvaluator(DatasetEvaluator):
     processes, and the gathering of ``(image_id, prediction file)`` pairs."""
 
     def __init__(self, dataset_name: str, *, distributed: bool = True, temp_root: Optional[str] = None):
+        import_extra("cityscapesscripts.evaluation", "cityscapes", f"{type(self).__name__}")
         self._metadata = MetadataCatalog.get(dataset_name)
         if not hasattr(self._metadata, "gt_dir"):
             raise KeyError(

@@ -20,7 +20,6 @@ import logging
 import os
 from typing import Dict, Iterator, List, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 import tqdm
@@ -33,7 +32,10 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 
 from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
 from ..evaluation.segment_codec import write_panoptic_png
+from ..utils.env import import_extra
 from .cli import add_config_arguments, load_config
+
+cv2 = import_extra("cv2", "demo", "panfpn_d2.tools.demo")
 
 logger = logging.getLogger(__name__)
 

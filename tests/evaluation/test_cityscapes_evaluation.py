@@ -3,7 +3,9 @@ score 100, perturbed ones give the numbers of cityscapesscripts run directly on 
 import contextlib
 import copy
 import io
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,6 +238,10 @@ def test_perturbed_instances_give_cityscapesscripts_numbers(cityscapes_dataset, 
     args = reference_args(
         instance_level, predictionPath=str(tmp_path), gtInstancesFile=str(tmp_path / "gtInstances.json")
     )
+    # Its entry point caches the ground truth and the matches as JSON through `o.__dict__`, which numpy 2's
+    # integer scalars lack (PanFPNCityscapesInstanceEvaluator writes neither file).
+    monkeypatch.setattr(instance_level, "writeDict2JSON", lambda data, path: Path(path).write_text(
+        json.dumps(data, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__)))
     with contextlib.redirect_stdout(io.StringIO()), numpy_for_cityscapesscripts(instance_level):
         expected = instance_level.evaluateImgLists(predictions, gt_files, args)["averages"]
     assert results["AP"] == pytest.approx(100 * expected["allAp"])
@@ -447,3 +453,31 @@ def test_two_processes_share_one_prediction_folder(cityscapes_dataset):
     assert results[1] == {}
     assert results[0]["sem_seg"] == pytest.approx(single["sem_seg"], nan_ok=True)
     assert results[0]["segm_cityscapes"] == pytest.approx(single["segm_cityscapes"], nan_ok=True)
+
+
+def test_without_cityscapesscripts_the_error_names_the_extra(cityscapes_dataset, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cityscapesscripts.evaluation", None)  # import raises ImportError
+    with pytest.raises(ImportError, match=r"PanFPNCityscapesSemSegEvaluator needs 'cityscapesscripts', which is "
+                                          r"not installed: pip install 'panfpn_d2\[cityscapes\]'"):
+        PanFPNCityscapesSemSegEvaluator(DATASET)
+
+
+def test_numbers_are_the_same_on_every_install_route(cityscapes_dataset):
+    """The fixture's perturbed predictions give these numbers on both CI routes (detectron2 v0.6 with
+    numpy 1.23, detectron2 main with numpy 2.4): exact, so a route where cityscapesscripts computes
+    differently fails here."""
+    semantic = evaluate(PanFPNCityscapesSemSegEvaluator(DATASET), semantic_outputs(perturbed_train_ids))["sem_seg"]
+    instance = evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instance_outputs(perturbed_instances()))
+    assert {k: semantic[k] for k in ("IoU_cityscapes", "iIoU", "IoU_category", "iIoU_category")} == {
+        "IoU_cityscapes": 89.23346436624108,
+        "iIoU": 92.37037037037038,
+        "IoU_category": 87.64132446732319,
+        "iIoU_category": 89.79752340796318,
+    }
+    assert {k: instance["segm_cityscapes"][k] for k in ("AP", "AP50", "AP-car")} == {
+        "AP": 94.44444444444444,
+        "AP50": 100.0,
+        "AP-car": 83.33333333333334,
+    }
