@@ -31,7 +31,8 @@ def add_panfpn_config(cfg):
     # Grouped FPN: the instance branch sees the first half of the FPN channels and
     # the semantic branch the second half.
     cfg.MODEL.PANFPN.GROUPED_FPN = False
-    # Train-time photometric augmentation (brightness/contrast/saturation), the Cityscapes recipe.
+    # Train-time colour augmentation: SSD's photometric distortion (data/color_augmentation.py), the
+    # paper's recipe for its largest semantic segmentation backbones only.
     cfg.MODEL.PANFPN.COLOR_AUG = False
     # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
     # every new number of boxes (seconds per training step); the backbone keeps it.

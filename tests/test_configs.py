@@ -38,7 +38,8 @@ def test_there_is_a_config_for_every_table_of_the_paper():
         "Toy-PanopticSegmentation/panfpn_toy.yaml",
     ]:
         assert required in names, required
-    assert sum("lambda_grid" in n for n in names) == 18
+    assert sum("/lambda_sweep/" in n for n in names) == 18
+    assert sum("/lambda_joint_grid/" in n for n in names) == 18
 
 
 @pytest.mark.parametrize("config_file", ALL_CONFIGS)

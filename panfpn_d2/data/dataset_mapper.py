@@ -13,6 +13,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.utils.file_io import PathManager
 
+from .color_augmentation import PhotometricDistortion
 from .panoptic_targets import (
     IGNORE_LABEL,
     check_segments_present,
@@ -23,9 +24,6 @@ from .panoptic_targets import (
 __all__ = ["PanFPNDatasetMapper", "read_panoptic_png", "transform_id_map"]
 
 logger = logging.getLogger(__name__)
-
-# Range of the random brightness/contrast/saturation factors of MODEL.PANFPN.COLOR_AUG.
-COLOR_AUG_RANGE = (0.8, 1.2)
 
 
 def read_panoptic_png(file_name: str) -> np.ndarray:
@@ -136,11 +134,8 @@ class PanFPNDatasetMapper:
                 )
                 augmentations.insert(1, crop)
             if cfg.MODEL.PANFPN.COLOR_AUG:
-                augmentations += [
-                    T.RandomBrightness(*COLOR_AUG_RANGE),
-                    T.RandomContrast(*COLOR_AUG_RANGE),
-                    T.RandomSaturation(*COLOR_AUG_RANGE),
-                ]
+                # SSD's photometric distortion, the paper's "color augmentation [40]"
+                augmentations.append(PhotometricDistortion(cfg.INPUT.FORMAT))
             metadata = _shared_metadata(cfg.DATASETS.TRAIN)
         return {
             "is_train": is_train,

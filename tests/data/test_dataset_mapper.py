@@ -113,7 +113,7 @@ def test_cityscapes_recipe_crop_and_color(coco_sample):
     mapper = PanFPNDatasetMapper(cfg, is_train=True)
     kinds = [type(a).__name__ for a in mapper.augmentations.augs]
     assert kinds == ["ResizeShortestEdge", "RandomCrop_CategoryAreaConstraint", "RandomFlip",
-                     "RandomBrightness", "RandomContrast", "RandomSaturation"]
+                     "PhotometricDistortion"]
     record = DatasetCatalog.get(coco_sample)[0]
     for _ in range(3):
         out = mapper(record)

@@ -76,3 +76,11 @@ def test_fig4_counts_scale_exactly_and_rank_as_in_the_paper():
     assert flops["dilated-8 + simple head"] > 1.5 * flops["dilated-16 + simple head"]
     with pytest.raises(ValueError, match=r"96x256: .* multiples of 32 x --fig4-count-downscale \(64\)"):
         analysis.fig4_counts(fig4_cfg(), 50, 96, 256, downscale=2)
+
+
+def test_fig4_report_flags_the_symmetric_decoder_against_the_papers_2x():
+    results = analysis.fig4_counts(fig4_cfg(), 50, 64, 128, downscale=2)
+    ratio = results[analysis.SYMMETRIC][0].flops / results["FPN + semantic branch"][0].flops
+    report = analysis.fig4_report(results, 50, 64, 128, 2)
+    assert report.splitlines()[-1] == analysis.SYMMETRIC_NOTE.format(ratio=ratio)
+    assert "about 2x the FLOPs of FPN" in report and f"gives {ratio:.2f}x" in report
