@@ -9,6 +9,9 @@ Keys detectron2 already has are read where they mean the same thing:
 """
 from detectron2.config import CfgNode as CN
 
+# META_ARCHITECTURE of R50-FPNx2 (Table 3a/3b): two independently trained networks merged.
+TWO_NETWORKS_ARCH = "PanFPNTwoNetworks"
+
 
 def add_panfpn_config(cfg):
     """Add the plugin's keys to a detectron2 config, in place. Safe to call twice."""
@@ -42,4 +45,15 @@ def add_panfpn_config(cfg):
     # Evaluation on Cityscapes: where cityscapesscripts' prediction files go ("": the system's
     # temporary folder); a multi-machine run needs a folder every machine sees.
     cfg.MODEL.PANFPN.EVAL_TEMP_ROOT = ""
+    # R50-FPNx2 (META_ARCHITECTURE "PanFPNTwoNetworks"): two networks, each from its own config file
+    # (absolute, relative to the current directory, or to this repository's configs/) and checkpoint.
+    cfg.MODEL.PANFPN.TWO_NETWORKS = CN()
+    # Config of the Mask R-CNN-alone network (MODEL.SEM_SEG_HEAD.LOSS_WEIGHT 0).
+    cfg.MODEL.PANFPN.TWO_NETWORKS.INSTANCE_CONFIG = ""
+    # Its trained checkpoint ("": not loaded; then MODEL.WEIGHTS must hold a whole x2 checkpoint).
+    cfg.MODEL.PANFPN.TWO_NETWORKS.INSTANCE_WEIGHTS = ""
+    # Config of the Semantic-FPN-alone network (MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT 0).
+    cfg.MODEL.PANFPN.TWO_NETWORKS.SEMANTIC_CONFIG = ""
+    # Its trained checkpoint ("": not loaded).
+    cfg.MODEL.PANFPN.TWO_NETWORKS.SEMANTIC_WEIGHTS = ""
     return cfg

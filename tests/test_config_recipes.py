@@ -50,7 +50,7 @@ NOT_PAPER_RECIPES = {"Toy-PanopticSegmentation/panfpn_toy.yaml"}  # the CPU quic
 LAMBDA_FILE = re.compile(r"li(\d+)_ls(\d+)\.yaml$")
 # Every config name the rules below know; any other is an error until given its recipe.
 KNOWN_NAMES = re.compile(
-    r"(Base-PanFPN(-Cityscapes)?|[A-Za-z-]+/(panfpn_R_(50|101)(_1x|_3x)?|maskrcnn_R_50(_1x)?|semantic_fpn_R_50(_1x)?"
+    r"(Base-PanFPN(-Cityscapes)?|[A-Za-z-]+/(panfpn_R_(50|101)(_1x|_3x)?|panfpn_x2_R_50(_1x)?|maskrcnn_R_50(_1x)?|semantic_fpn_R_50(_1x)?"
     r"|ablations/(alternate_loss|grouped_fpn)|lambda_(sweep|joint_grid)/li\d+_ls\d+"
     r"|Base-SemanticFPN|semfpn_R_50_(width\d+|sum|concat)|semfpn_R_101_bootstrap))\.yaml"
 )
@@ -183,3 +183,16 @@ def test_a_config_without_a_rule_or_with_a_drifted_recipe_fails():
     cfg = load("Cityscapes-PanopticSegmentation/panfpn_R_50.yaml")
     cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 0.5  # the pre-fix Cityscapes setting (Table 2b's row)
     assert actual_recipe(cfg)["LAMBDA_S"] != expected_recipe("Cityscapes-PanopticSegmentation/panfpn_R_50.yaml")["LAMBDA_S"]
+
+
+@pytest.mark.parametrize("config_file", [c for c in PAPER_CONFIGS if "/panfpn_x2_" in c])
+def test_x2_configs_merge_the_two_single_task_configs_of_their_dataset(config_file):
+    cfg = load(config_file)
+    two = cfg.MODEL.PANFPN.TWO_NETWORKS
+    dataset, name = config_file.split("/")
+    suffix = name[len("panfpn_x2_R_50"):]
+    assert (two.INSTANCE_CONFIG, two.SEMANTIC_CONFIG) == (
+        f"{dataset}/maskrcnn_R_50{suffix}", f"{dataset}/semantic_fpn_R_50{suffix}")
+    for role in (two.INSTANCE_CONFIG, two.SEMANTIC_CONFIG):
+        assert actual_recipe(load(role)) == expected_recipe(role)
+    assert cfg.MODEL.WEIGHTS == ""  # no ImageNet initialisation for an evaluation-only model

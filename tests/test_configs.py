@@ -8,6 +8,7 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
 import panfpn_d2
+from panfpn_d2.config import TWO_NETWORKS_ARCH
 from helpers import CONFIGS
 
 ALL_CONFIGS = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
@@ -28,6 +29,8 @@ def test_there_is_a_config_for_every_table_of_the_paper():
         "COCO-PanopticSegmentation/panfpn_R_101_3x.yaml",
         "COCO-PanopticSegmentation/maskrcnn_R_50_1x.yaml",
         "COCO-PanopticSegmentation/semantic_fpn_R_50_1x.yaml",
+        "COCO-PanopticSegmentation/panfpn_x2_R_50_1x.yaml",
+        "Cityscapes-PanopticSegmentation/panfpn_x2_R_50.yaml",
         "COCO-PanopticSegmentation/ablations/alternate_loss.yaml",
         "COCO-PanopticSegmentation/ablations/grouped_fpn.yaml",
         "Cityscapes-PanopticSegmentation/panfpn_R_50.yaml",
@@ -50,7 +53,7 @@ def test_config_merges_and_bases_stay_inside_configs(config_file):
         resolved = (path.parent / base).resolve()
         assert CONFIGS.resolve() in resolved.parents and resolved.is_file(), base
     cfg = load(config_file)
-    assert cfg.MODEL.META_ARCHITECTURE == "PanFPN"
+    assert cfg.MODEL.META_ARCHITECTURE in ("PanFPN", TWO_NETWORKS_ARCH)
 
 
 @pytest.mark.parametrize("config_file", [c for c in ALL_CONFIGS if "/" in c])
@@ -59,6 +62,11 @@ def test_config_builds_its_model(config_file):
     cfg = load(config_file)
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg)
+    if cfg.MODEL.META_ARCHITECTURE == TWO_NETWORKS_ARCH:
+        # R50-FPNx2: Mask R-CNN alone + Semantic FPN alone
+        networks = [model.instance_network, model.semantic_network]
+        assert [(n.roi_heads is None, n.sem_seg_head is None) for n in networks] == [(False, True), (True, False)]
+        return
     assert (model.sem_seg_head is None) == (cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT == 0)
     assert (model.roi_heads is None) == (cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0)
 
@@ -79,7 +87,10 @@ def test_readme_documents_every_plugin_key_with_its_default():
     for row in table.splitlines()[2:]:
         key, default = (cell.strip().strip("`") for cell in row.split("|")[1:3])
         documented[key] = default
-    defaults = panfpn_d2.add_panfpn_config(get_cfg()).MODEL.PANFPN
+    nested = panfpn_d2.add_panfpn_config(get_cfg()).MODEL.PANFPN
+    defaults = {}
+    for key, value in nested.items():  # nested nodes as "NODE.KEY"
+        defaults.update({f"{key}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {key: value})
     assert set(documented) == set(defaults)
     for key, value in defaults.items():
         assert documented[key] == (f'"{value}"' if isinstance(value, str) else str(value)), key

@@ -1,11 +1,12 @@
 """Evaluators for a dataset and a model config: the one place evaluation reads ``cfg``."""
 from collections import OrderedDict
-from typing import Optional
+from typing import Optional, Tuple
 
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.utils.comm import is_main_process
 
+from ..config import TWO_NETWORKS_ARCH
 from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
 from .instance_evaluation import PanFPNInstanceEvaluator
 from .panoptic_evaluation import PanFPNPanopticEvaluator
@@ -42,8 +43,9 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     * ``bbox`` + ``segm`` (PanFPNInstanceEvaluator) unless MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0;
       on Cityscapes also ``segm_cityscapes`` (PanFPNCityscapesInstanceEvaluator);
       the Cityscapes evaluators write their prediction files under MODEL.PANFPN.EVAL_TEMP_ROOT;
-    * ``panoptic_seg`` (PanFPNPanopticEvaluator) when both branches exist and
-      MODEL.PANOPTIC_FPN.COMBINE.ENABLED (the model merges them into a panoptic output).
+    * ``panoptic_seg`` (PanFPNPanopticEvaluator) when MODEL.PANOPTIC_FPN.COMBINE.ENABLED: PQ over
+      all categories with both branches, over thing categories for Mask R-CNN alone, over stuff
+      categories for Semantic FPN alone (the model's panoptic output covers only those).
 
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
@@ -55,8 +57,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             f"dataset {dataset_name!r}: metadata evaluator_type is {evaluator_type!r}; "
             f"build_evaluator supports {EVALUATOR_TYPES}"
         )
-    has_semantic = cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT != 0
-    has_instances = cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT != 0
+    has_instances, has_semantic = model_branches(cfg)
     if not has_semantic and not has_instances:
         raise ValueError(
             "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0: "
@@ -75,12 +76,21 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         evaluators.append(PanFPNInstanceEvaluator(dataset_name))
         if is_cityscapes:
             evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name, temp_root=temp_root))
-    if has_semantic and has_instances and cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
+    if cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
         evaluators.append(
             PanFPNPanopticEvaluator(
                 dataset_name,
                 output_dir=output_folder,
                 write_panoptic_png=cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG,
+                scope="all" if has_semantic and has_instances else "things" if has_instances else "stuff",
             )
         )
     return MergingDatasetEvaluators(evaluators)
+
+
+def model_branches(cfg) -> Tuple[bool, bool]:
+    """(instance branch, semantic branch) of the configured model: the two-network model
+    (R50-FPNx2) has both; a PanFPN those whose lambda is not 0."""
+    if cfg.MODEL.META_ARCHITECTURE == TWO_NETWORKS_ARCH:
+        return True, True
+    return cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT != 0, cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT != 0

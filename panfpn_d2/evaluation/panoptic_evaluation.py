@@ -36,19 +36,36 @@ def _percent(fraction: float) -> float:
     return float("nan") if fraction < 0 else 100.0 * fraction
 
 
-def detectron2_panoptic_results(hotcoco_results: dict, categories: Dict[int, dict]) -> Dict[str, float]:
+# The categories a model's panoptic output can score on: a joint model all of them, Mask R-CNN
+# alone things only, Semantic FPN alone stuff only (the paper's Table 2, lambda = 0 rows).
+SCOPE_GROUPS = {"all": GROUPS, "things": ("Things",), "stuff": ("Stuff",)}
+
+
+def detectron2_panoptic_results(
+    hotcoco_results: dict, categories: Dict[int, dict], scope: str = "all"
+) -> Dict[str, float]:
     """PQ/SQ/RQ overall, ``_th`` (things) and ``_st`` (stuff), and ``PQ-<name>``, ``SQ-<name>``,
     ``RQ-<name>`` for every category with a segment on either side, all in percent.
+
+    With scope "things" (or "stuff"), only that group is reported: PQ/SQ/RQ are those over the
+    thing (stuff) categories, equal to PQ_th/SQ_th/RQ_th (PQ_st/...), and per-class metrics are
+    given for those categories only.
 
     Per-class keys use "-" as detectron2's "AP-<name>" and "IoU-<name>" do, so that
     ``print_csv_format`` leaves them out of its copy-paste line.
     """
+    groups = SCOPE_GROUPS[scope]
     results = {}
-    for group in GROUPS:
+    if scope != "all":
+        for metric in ("pq", "sq", "rq"):
+            results[metric.upper()] = _percent(hotcoco_results[groups[0]][metric])
+    for group in groups:
         for metric in ("pq", "sq", "rq"):
             results[metric.upper() + _GROUP_SUFFIX[group]] = _percent(hotcoco_results[group][metric])
     for category_id, class_result in hotcoco_results["per_class"].items():
         if not is_scored(class_result):
+            continue
+        if scope != "all" and bool(categories[int(category_id)]["isthing"]) != (scope == "things"):
             continue
         name = categories[int(category_id)]["name"]
         for metric in ("pq", "sq", "rq"):
@@ -56,11 +73,11 @@ def detectron2_panoptic_results(hotcoco_results: dict, categories: Dict[int, dic
     return results
 
 
-def detectron2_panoptic_table(hotcoco_results: dict) -> str:
-    """The table detectron2's COCOPanopticEvaluator logs."""
+def detectron2_panoptic_table(hotcoco_results: dict, scope: str = "all") -> str:
+    """The table detectron2's COCOPanopticEvaluator logs (the scope's rows only)."""
     rows = [
         [group] + [_percent(hotcoco_results[group][m]) for m in ("pq", "sq", "rq")] + [hotcoco_results[group]["n"]]
-        for group in GROUPS
+        for group in SCOPE_GROUPS[scope]
     ]
     return tabulate(
         rows,
@@ -81,6 +98,10 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
     dataset's COCO panoptic JSON and PNGs (metadata ``panoptic_json``, ``panoptic_root``).
     Pixels of id 0 are void and stay void. Images evaluated are the images processed.
 
+    ``scope`` says which categories the model segments: "all", "things" (Mask R-CNN alone: PQ
+    over the thing categories) or "stuff" (Semantic FPN alone: PQ over the stuff categories); see
+    :func:`detectron2_panoptic_results`.
+
     With ``write_panoptic_png``, each rank also writes its predictions as COCO panoptic PNGs to
     ``output_dir/panoptic_predictions/`` and the main process writes
     ``output_dir/panoptic_predictions.json`` (e.g. for a benchmark server).
@@ -93,7 +114,11 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         *,
         write_panoptic_png: bool = False,
         distributed: bool = True,
+        scope: str = "all",
     ):
+        if scope not in SCOPE_GROUPS:
+            raise ValueError(f"PanFPNPanopticEvaluator: scope must be one of {tuple(SCOPE_GROUPS)}, got {scope!r}")
+        self._scope = scope
         metadata = MetadataCatalog.get(dataset_name)
         self._thing_dataset_ids = {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
         self._stuff_dataset_ids = {c: d for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()}
@@ -233,12 +258,15 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         evaluation = hotcoco_panoptic.PanopticEval(gt_subset, predictions, gt_folder=gt_folder)
         evaluation.evaluate()
         hotcoco_results = evaluation.results()
-        logger.info("Panoptic Evaluation Results:\n" + detectron2_panoptic_table(hotcoco_results))
+        logger.info(
+            f"Panoptic Evaluation Results ({self._scope} categories):\n"
+            + detectron2_panoptic_table(hotcoco_results, self._scope)
+        )
 
         if self._write_panoptic_png:
             self._write_predictions_json(gt_dataset, records)
         categories = {int(c["id"]): c for c in gt_dataset["categories"]}
-        return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, categories)})
+        return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, categories, self._scope)})
 
     def _write_predictions_json(self, gt_dataset: dict, records: List[dict]):
         annotations = [

@@ -2,5 +2,6 @@
 from .meta_arch import PanFPN
 from .panoptic_merge import combine_semantic_and_instance_outputs
 from .semantic_head import PanFPNSemSegHead
+from .two_networks import PanFPNTwoNetworks
 
-__all__ = ["PanFPN", "PanFPNSemSegHead", "combine_semantic_and_instance_outputs"]
+__all__ = ["PanFPN", "PanFPNSemSegHead", "PanFPNTwoNetworks", "combine_semantic_and_instance_outputs"]

@@ -13,7 +13,7 @@ from detectron2.modeling.meta_arch.semantic_seg import build_sem_seg_head
 from detectron2.modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 from detectron2.modeling.proposal_generator import build_proposal_generator
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import ImageList
+from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
 from .panoptic_merge import combine_semantic_and_instance_outputs
@@ -169,7 +169,8 @@ class PanFPN(GeneralizedRCNN):
 
         Returns:
             in training, a dict of losses; in inference, one dict per image with
-            "sem_seg", "instances" and "panoptic_seg" (for the branches present).
+            "sem_seg" and/or "instances" (the branches present) and "panoptic_seg" (things
+            only for Mask R-CNN alone, stuff only for Semantic FPN alone; see panoptic_output).
         """
         if not self.training:
             return self.inference(batched_inputs)
@@ -243,17 +244,53 @@ class PanFPN(GeneralizedRCNN):
                 result["sem_seg"] = sem_seg_postprocess(sem_seg_results[i], image_size, height, width)
             if detector_results is not None:
                 result["instances"] = detector_postprocess(detector_results[i], height, width)
-            if self.combine_enabled and len(result) == 2:
-                result["panoptic_seg"] = combine_semantic_and_instance_outputs(
-                    result["instances"],
-                    result["sem_seg"].argmax(dim=0),
+            if self.combine_enabled:
+                result["panoptic_seg"] = panoptic_output(
+                    result,
                     self.combine_overlap_thresh,
                     self.combine_stuff_area_thresh,
                     self.combine_instances_score_thresh,
-                    semantic_label_to_category=self.semantic_label_to_category,
+                    self.semantic_label_to_category,
                 )
             processed_results.append(result)
         return processed_results
+
+
+def panoptic_output(
+    result: Dict[str, object],
+    overlap_thresh: float,
+    stuff_area_thresh: float,
+    instances_score_thresh: float,
+    semantic_label_to_category: Optional[torch.Tensor],
+):
+    """The paper's merge of an image's ``result["instances"]`` and ``result["sem_seg"]`` (logits);
+    with only one of them, the same merge with the other side empty: Mask R-CNN alone gives a
+    panoptic map of things only, Semantic FPN alone one of stuff only (Table 2's lambda = 0 rows
+    are scored on those: PQ of things, PQ of stuff)."""
+    sem_seg, instances = result.get("sem_seg"), result.get("instances")
+    if sem_seg is None and instances is None:
+        raise ValueError("panoptic_output needs 'instances' or 'sem_seg' in the result")
+    if sem_seg is not None:
+        semantic = sem_seg.argmax(dim=0)
+    else:
+        # one label, discarded: no stuff segment
+        semantic = torch.zeros(instances.image_size, dtype=torch.long, device=instances.pred_masks.device)
+        semantic_label_to_category = [-1]
+    if instances is None:
+        instances = Instances(
+            tuple(semantic.shape),
+            scores=torch.zeros(0, device=semantic.device),
+            pred_classes=torch.zeros(0, dtype=torch.long, device=semantic.device),
+            pred_masks=torch.zeros((0, *semantic.shape), dtype=torch.bool, device=semantic.device),
+        )
+    return combine_semantic_and_instance_outputs(
+        instances,
+        semantic,
+        overlap_thresh,
+        stuff_area_thresh,
+        instances_score_thresh,
+        semantic_label_to_category=semantic_label_to_category,
+    )
 
 
 def check_image(image: torch.Tensor, channels: int, input_format: Optional[str], index: int) -> None:

@@ -23,13 +23,23 @@ def _cfg(semantic_weight, instance_weight):
     "weights, expected",
     [
         ((0.5, 1.0), [PanFPNSemSegEvaluator, PanFPNInstanceEvaluator, PanFPNPanopticEvaluator]),
-        ((0.5, 0.0), [PanFPNSemSegEvaluator]),  # Semantic FPN alone
-        ((0.0, 1.0), [PanFPNInstanceEvaluator]),  # Mask R-CNN alone
+        ((0.5, 0.0), [PanFPNSemSegEvaluator, PanFPNPanopticEvaluator]),  # Semantic FPN alone
+        ((0.0, 1.0), [PanFPNInstanceEvaluator, PanFPNPanopticEvaluator]),  # Mask R-CNN alone
     ],
 )
 def test_evaluators_follow_the_branches(weights, expected, sample_metadata):
     evaluators = build_evaluator(_cfg(*weights), sample_metadata.name)
     assert [type(e) for e in evaluators._evaluators] == expected
+    scope = {(0.5, 1.0): "all", (0.5, 0.0): "stuff", (0.0, 1.0): "things"}[weights]
+    assert evaluators._evaluators[-1]._scope == scope
+
+
+def test_two_networks_model_is_evaluated_on_both_branches(sample_metadata):
+    cfg = _cfg(0.0, 1.0)  # the x2 model's own lambdas do not matter
+    cfg.MODEL.META_ARCHITECTURE = "PanFPNTwoNetworks"
+    evaluators = build_evaluator(cfg, sample_metadata.name)._evaluators
+    assert [type(e) for e in evaluators] == [PanFPNSemSegEvaluator, PanFPNInstanceEvaluator, PanFPNPanopticEvaluator]
+    assert evaluators[-1]._scope == "all"
 
 
 def test_write_png_option_reaches_the_panoptic_evaluator(sample_metadata, tmp_path):

@@ -7,6 +7,7 @@ from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
 
 from panfpn_d2 import PanFPN
+from panfpn_d2.tools.random_weights import make_random_model_detect
 from helpers import make_training_inputs, tiny_cfg
 
 INSTANCE_LOSSES = {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask"}
@@ -83,15 +84,22 @@ def test_semantic_fpn_alone_builds_no_instance_branch():
     assert model.proposal_generator is None and model.roi_heads is None
     assert set(train_step(model, make_training_inputs())) == {"loss_sem_seg"}
     (result,) = infer(model)
-    assert set(result) == {"sem_seg"}
+    assert set(result) == {"sem_seg", "panoptic_seg"}
+    pan, segments = result["panoptic_seg"]  # stuff only: Table 2's PQSt of Semantic FPN alone
+    assert segments and not any(s["isthing"] for s in segments)
+    assert sorted(s["id"] for s in segments) == sorted(set(pan.unique().tolist()) - {0})
 
 
 def test_mask_rcnn_alone_builds_no_semantic_branch():
     model = build_model(tiny_cfg("COCO-PanopticSegmentation/maskrcnn_R_50_1x.yaml"))
     assert model.sem_seg_head is None
     assert set(train_step(model, make_training_inputs())) == INSTANCE_LOSSES
+    make_random_model_detect(model)
     (result,) = infer(model)
-    assert set(result) == {"instances"}
+    assert set(result) == {"instances", "panoptic_seg"}
+    pan, segments = result["panoptic_seg"]  # things only: Table 2's PQTh of Mask R-CNN alone
+    assert segments and all(s["isthing"] for s in segments)
+    assert sorted(s["id"] for s in segments) == sorted(set(pan.unique().tolist()) - {0})
 
 
 def test_alternate_schedule_takes_turns_and_keeps_every_parameter_in_the_graph():
