@@ -69,7 +69,7 @@ def category_metadata(categories: Sequence[dict], source: str = "") -> Dict:
     }
 
 
-def _read_json(json_file: str) -> dict:
+def _read_json(json_file: str, required=("images", "annotations", "categories")) -> dict:
     try:
         with PathManager.open(json_file) as f:
             content = json.load(f)
@@ -77,14 +77,14 @@ def _read_json(json_file: str) -> dict:
         raise FileNotFoundError(f"panoptic JSON {json_file} does not exist") from None
     except (OSError, ValueError) as e:
         raise ValueError(f"panoptic JSON {json_file} cannot be read: {e}") from e
-    missing = [k for k in ("images", "annotations", "categories") if k not in content]
+    missing = [k for k in required if k not in content]
     if missing:
         raise ValueError(f"panoptic JSON {json_file} has no {missing} (not in COCO panoptic format)")
     return content
 
 
 class LazyPanopticMetadata(Metadata):
-    """Metadata whose category keys are read from ``panoptic_json`` on first use.
+    """Metadata whose category keys are read from ``panoptic_json`` on first use (annotated datasets).
 
     Lets a dataset be registered before its files exist, without repeating its categories in code.
     """
@@ -101,6 +101,26 @@ class LazyPanopticMetadata(Metadata):
         for key in CATEGORY_METADATA_KEYS:
             getattr(self, key)
         return super().as_dict()
+
+
+def load_image_info_json(json_file: str, image_root: str, image_file_for: Optional[Callable[[dict], str]] = None):
+    """detectron2 dataset dicts of an unannotated split (e.g. COCO test-dev's image info JSON):
+    file_name, image_id, height, width per image; nothing to train or score on."""
+    images = _read_json(json_file, required=("images",))["images"]
+    seen = set()
+    for image in images:
+        if image["id"] in seen:
+            raise ValueError(f"image info JSON {json_file}: image id {image['id']!r} appears more than once")
+        seen.add(image["id"])
+    return [
+        {
+            "file_name": image_file_for(image) if image_file_for else os.path.join(image_root, image["file_name"]),
+            "image_id": image["id"],
+            "height": image["height"],
+            "width": image["width"],
+        }
+        for image in images
+    ]
 
 
 def load_panoptic_json(
@@ -195,6 +215,7 @@ def register_panoptic_dataset(
     categories: Optional[Sequence[dict]] = None,
     image_file_for: Optional[Callable[[dict], str]] = None,
     prepare: Optional[Callable[[], object]] = None,
+    has_annotations: bool = True,
     **extra_metadata,
 ) -> Metadata:
     """Register a COCO-panoptic dataset (any category ids) in DatasetCatalog and MetadataCatalog.
@@ -208,9 +229,14 @@ def register_panoptic_dataset(
         image_file_for: maps a JSON image record to its image path (default image_root/file_name).
         prepare: called before the dataset is loaded, e.g. to generate its files; needs ``categories``
             (the lazy metadata reads the JSON on its own).
+        has_annotations: False for a split without ground truth (COCO test-dev): ``json_file`` is then
+            an image info JSON (only "images" is read), ``panoptic_root`` may be None, ``categories``
+            are required, and evaluation writes a submission (PNG + JSON) instead of metrics.
         extra_metadata: further metadata keys (e.g. Cityscapes' gt_dir).
     Returns the dataset's Metadata. Touches no file.
     """
+    if not has_annotations and categories is None:
+        raise ValueError(f"dataset {name!r}: a split without annotations needs 'categories' (its JSON lists none)")
     existing = MetadataCatalog.get(name) if name in MetadataCatalog else None
     if name in DatasetCatalog or (existing is not None and set(existing.__dict__) - {"name"}):
         raise ValueError(f"dataset name {name!r} is already registered")
@@ -221,6 +247,8 @@ def register_panoptic_dataset(
     def load() -> List[dict]:
         if prepare is not None:
             prepare()
+        if not has_annotations:
+            return load_image_info_json(json_file, image_root, image_file_for)
         return load_panoptic_json(json_file, image_root, panoptic_root, categories, image_file_for)
 
     DatasetCatalog.register(name, load)
@@ -232,6 +260,7 @@ def register_panoptic_dataset(
         panoptic_json=json_file,
         panoptic_root=panoptic_root,
         image_root=image_root,
+        has_annotations=has_annotations,
         **extra_metadata,
     )
     if categories is not None:
@@ -287,7 +316,7 @@ def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) ->
 
 
 def register_builtin_datasets(root: Optional[str] = None) -> None:
-    """COCO 2017 and Cityscapes fine panoptic train/val under ``root`` ($DETECTRON2_DATASETS, default "datasets")."""
+    """COCO 2017 and Cityscapes fine panoptic train/val, and COCO 2017 test-dev (no annotations), under ``root`` ($DETECTRON2_DATASETS, default "datasets")."""
     root = root if root is not None else os.getenv("DETECTRON2_DATASETS", "datasets")
     coco = os.path.join(root, "coco")
     for split in ("train", "val"):
@@ -299,3 +328,12 @@ def register_builtin_datasets(root: Optional[str] = None) -> None:
             categories=coco_panoptic_categories(),
         )
         register_cityscapes_panoptic(f"panfpn_cityscapes_fine_panoptic_{split}", os.path.join(root, "cityscapes"), split)
+    # Table 4a's split: images only; --eval-only writes the COCO panoptic server's submission.
+    register_panoptic_dataset(
+        "panfpn_coco_2017_test-dev",
+        os.path.join(coco, "annotations", "image_info_test-dev2017.json"),
+        os.path.join(coco, "test2017"),
+        None,
+        categories=coco_panoptic_categories(),
+        has_annotations=False,
+    )

@@ -1,4 +1,5 @@
 """Evaluators for a dataset and a model config: the one place evaluation reads ``cfg``."""
+import os
 from collections import OrderedDict
 from typing import Optional, Tuple
 
@@ -47,6 +48,10 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
       all categories with both branches, over thing categories for Mask R-CNN alone, over stuff
       categories for Semantic FPN alone (the model's panoptic output covers only those).
 
+    A dataset without annotations (metadata ``has_annotations`` False: COCO test-dev) gets only the
+    panoptic evaluator, which writes the submission (PNG + JSON) under ``output_folder`` (default
+    OUTPUT_DIR/inference/<dataset>) and reports no metrics.
+
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
     """
@@ -62,6 +67,18 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         raise ValueError(
             "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0: "
             "the model has no branch to evaluate"
+        )
+    scope = "all" if has_semantic and has_instances else "things" if has_instances else "stuff"
+    if not metadata.get("has_annotations", True):
+        # Nothing to score (COCO test-dev): write the benchmark server's submission.
+        if not cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
+            raise ValueError(
+                f"dataset {dataset_name!r} has no annotations: evaluating it writes panoptic predictions, "
+                "which MODEL.PANOPTIC_FPN.COMBINE.ENABLED False turns off"
+            )
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return MergingDatasetEvaluators(
+            [PanFPNPanopticEvaluator(dataset_name, output_dir=output_folder, write_panoptic_png=True, scope=scope)]
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
     temp_root = cfg.MODEL.PANFPN.EVAL_TEMP_ROOT or None
@@ -82,7 +99,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
                 dataset_name,
                 output_dir=output_folder,
                 write_panoptic_png=cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG,
-                scope="all" if has_semantic and has_instances else "things" if has_instances else "stuff",
+                scope=scope,
             )
         )
     return MergingDatasetEvaluators(evaluators)

@@ -89,6 +89,16 @@ def detectron2_panoptic_table(hotcoco_results: dict, scope: str = "all") -> str:
     )
 
 
+def dataset_categories(metadata) -> List[dict]:
+    """The dataset's COCO panoptic "categories" (id, name, isthing), in its category order."""
+    things = {d: metadata.thing_classes[c] for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
+    stuff = {d: metadata.stuff_classes[c] for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()}
+    return [
+        {"id": d, "name": things[d] if d in things else stuff[d], "isthing": int(d in things)}
+        for d in metadata.category_dataset_ids
+    ]
+
+
 class PanFPNPanopticEvaluator(DatasetEvaluator):
     """PQ, SQ, RQ (all / things / stuff / per class) of ``outputs[i]["panoptic_seg"]``.
 
@@ -101,6 +111,10 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
     ``scope`` says which categories the model segments: "all", "things" (Mask R-CNN alone: PQ
     over the thing categories) or "stuff" (Semantic FPN alone: PQ over the stuff categories); see
     :func:`detectron2_panoptic_results`.
+
+    On a dataset registered without annotations (``has_annotations`` False: COCO test-dev) there is
+    nothing to score: ``evaluate`` writes the submission (PNGs + JSON, see ``write_panoptic_png``)
+    and returns no metrics.
 
     With ``write_panoptic_png``, each rank also writes its predictions as COCO panoptic PNGs to
     ``output_dir/panoptic_predictions/`` and the main process writes
@@ -214,6 +228,9 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         if not records:
             logger.warning("PanFPNPanopticEvaluator: no prediction was processed; nothing to evaluate")
             return {}
+        if not self._metadata.get("has_annotations", True):
+            self._write_submission(records)
+            return {}
 
         gt_json_file = _metadata_path(self._metadata, "panoptic_json")
         gt_folder = _metadata_path(self._metadata, "panoptic_root")
@@ -267,6 +284,28 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
             self._write_predictions_json(gt_dataset, records)
         categories = {int(c["id"]): c for c in gt_dataset["categories"]}
         return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, categories, self._scope)})
+
+    def _write_submission(self, records: List[dict]):
+        """A split without ground truth (COCO test-dev): the PNGs written in ``process`` and a JSON of
+        the dataset's images, categories and one annotation per image, for the COCO panoptic server."""
+        if not self._write_panoptic_png:
+            raise ValueError(
+                f"dataset {self._metadata.name!r} has no annotations: nothing to score; evaluate it with "
+                "write_panoptic_png (build_evaluator does) to write a submission"
+            )
+        not_integer = [r["image_id"] for r in records if not isinstance(r["image_id"], int)]
+        if not_integer:
+            raise ValueError(
+                f"dataset {self._metadata.name!r}: the COCO panoptic server needs integer image ids, got "
+                f"{not_integer[:10]}"
+            )
+        with PathManager.open(PathManager.get_local_path(self._metadata.panoptic_json)) as f:
+            images = json.load(f)["images"]
+        evaluated = {r["image_id"] for r in records}
+        missing = [image["id"] for image in images if image["id"] not in evaluated]
+        if missing:
+            logger.warning(f"Submission for {self._metadata.name!r} lacks {len(missing)} of its {len(images)} images")
+        self._write_predictions_json({"images": images, "categories": dataset_categories(self._metadata)}, records)
 
     def _write_predictions_json(self, gt_dataset: dict, records: List[dict]):
         annotations = [
