@@ -179,13 +179,30 @@ class PanFPNDatasetMapper:
         pan_seg = transform_id_map(transforms, pan_seg)
 
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        dataset_dict["instances"] = instances_from_panoptic(pan_seg, segments_info, png_file)
+        if "annotations" in dataset_dict:
+            # An instances JSON was registered: its overlapping instances are the targets.
+            dataset_dict["instances"] = instances_from_annotations(dataset_dict.pop("annotations"), transforms, image.shape[:2])
+        else:
+            dataset_dict["instances"] = instances_from_panoptic(pan_seg, segments_info, png_file)
         dataset_dict["sem_seg"] = torch.as_tensor(
             semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file).astype(
                 np.int64
             )
         )
         return dataset_dict
+
+
+def instances_from_annotations(annotations: List[dict], transforms: T.TransformList, image_shape):
+    """Training instances (gt_boxes, gt_classes, gt_masks as bitmasks) of detectron2 "annotations",
+    crowd regions left out, transformed as the image was."""
+    transformed = [
+        utils.transform_instance_annotations(annotation, transforms, image_shape)
+        for annotation in annotations
+        if not annotation.get("iscrowd", 0)
+    ]
+    instances = utils.annotations_to_instances(transformed, image_shape, mask_format="bitmask")
+    # a crop can leave an instance with no pixel: no target
+    return instances[instances.gt_masks.tensor.flatten(1).any(dim=1)]
 
 
 def _shared_metadata(dataset_names) -> Optional[object]:

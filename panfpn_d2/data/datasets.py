@@ -10,6 +10,7 @@ import os
 from typing import Callable, Dict, List, Optional, Sequence
 
 from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
+from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
 from ..utils.env import import_extra
@@ -103,6 +104,41 @@ class LazyPanopticMetadata(Metadata):
         return super().as_dict()
 
 
+def read_instances_json(json_file: str) -> Dict:
+    """{image id: [COCO annotations]} of a COCO instances JSON (overlapping polygons / RLEs)."""
+    content = _read_json(json_file, required=("images", "annotations", "categories"))
+    per_image = {image["id"]: [] for image in content["images"]}
+    for annotation in content["annotations"]:
+        if annotation["image_id"] not in per_image:
+            raise ValueError(
+                f"instances JSON {json_file}: annotation {annotation.get('id')} refers to image id "
+                f"{annotation['image_id']!r}, which is not in 'images'"
+            )
+        per_image[annotation["image_id"]].append(annotation)
+    return per_image
+
+
+def instance_annotations(annotations: List[dict], thing_map: Dict[int, int], json_file: str) -> List[dict]:
+    """detectron2 "annotations" of an image from its COCO instance annotations (contiguous ids)."""
+    converted = []
+    for annotation in annotations:
+        if annotation["category_id"] not in thing_map:
+            raise ValueError(
+                f"instances JSON {json_file}: annotation {annotation.get('id')} has category_id "
+                f"{annotation['category_id']}, not a thing category of the panoptic JSON"
+            )
+        converted.append(
+            {
+                "bbox": annotation["bbox"],
+                "bbox_mode": BoxMode.XYWH_ABS,
+                "category_id": thing_map[annotation["category_id"]],
+                "segmentation": annotation["segmentation"],
+                "iscrowd": int(annotation.get("iscrowd", 0)),
+            }
+        )
+    return converted
+
+
 def load_image_info_json(json_file: str, image_root: str, image_file_for: Optional[Callable[[dict], str]] = None):
     """detectron2 dataset dicts of an unannotated split (e.g. COCO test-dev's image info JSON):
     file_name, image_id, height, width per image; nothing to train or score on."""
@@ -129,11 +165,14 @@ def load_panoptic_json(
     panoptic_root: str,
     categories: Optional[Sequence[dict]] = None,
     image_file_for: Optional[Callable[[dict], str]] = None,
+    instances_json: Optional[str] = None,
 ) -> List[dict]:
     """detectron2 dataset dicts of a COCO-panoptic JSON (segments_info with contiguous category ids).
 
     ``categories``: if given (what the metadata was registered with), the JSON's must match.
     ``image_file_for``: maps a JSON image record to its image path (default image_root/file_name).
+    ``instances_json``: a COCO instances JSON of the same images; each dict then also has detectron2's
+    "annotations" (overlapping instances, the mapper's instance targets).
     """
     content = _read_json(json_file)
     json_categories = content["categories"]
@@ -166,6 +205,7 @@ def load_panoptic_json(
             raise ValueError(f"panoptic JSON {json_file}: image id {image_id!r} has more than one annotation")
         annotations[image_id] = ann
 
+    instances = read_instances_json(instances_json) if instances_json else None
     dataset_dicts = []
     for image_id, image in images.items():
         if image_id not in annotations:
@@ -192,16 +232,19 @@ def load_panoptic_json(
                     "bbox": segment.get("bbox"),
                 }
             )
-        dataset_dicts.append(
-            {
-                "file_name": image_file_for(image) if image_file_for else os.path.join(image_root, image["file_name"]),
-                "image_id": image_id,
-                "height": image["height"],
-                "width": image["width"],
-                "pan_seg_file_name": os.path.join(panoptic_root, ann["file_name"]),
-                "segments_info": segments_info,
-            }
-        )
+        record = {
+            "file_name": image_file_for(image) if image_file_for else os.path.join(image_root, image["file_name"]),
+            "image_id": image_id,
+            "height": image["height"],
+            "width": image["width"],
+            "pan_seg_file_name": os.path.join(panoptic_root, ann["file_name"]),
+            "segments_info": segments_info,
+        }
+        if instances is not None:
+            if image_id not in instances:
+                raise ValueError(f"instances JSON {instances_json}: no image with id {image_id!r} of {json_file}")
+            record["annotations"] = instance_annotations(instances[image_id], thing_map, instances_json)
+        dataset_dicts.append(record)
     return dataset_dicts
 
 
@@ -216,6 +259,7 @@ def register_panoptic_dataset(
     image_file_for: Optional[Callable[[dict], str]] = None,
     prepare: Optional[Callable[[], object]] = None,
     has_annotations: bool = True,
+    instances_json: Optional[str] = None,
     **extra_metadata,
 ) -> Metadata:
     """Register a COCO-panoptic dataset (any category ids) in DatasetCatalog and MetadataCatalog.
@@ -232,6 +276,9 @@ def register_panoptic_dataset(
         has_annotations: False for a split without ground truth (COCO test-dev): ``json_file`` is then
             an image info JSON (only "images" is read), ``panoptic_root`` may be None, ``categories``
             are required, and evaluation writes a submission (PNG + JSON) instead of metrics.
+        instances_json: a COCO instances JSON of the same images (e.g. COCO's instances_val2017.json):
+            instance training targets and AP ground truth then come from it (overlapping instances,
+            as in Mask R-CNN's setting) instead of from the panoptic PNGs (non-overlapping).
         extra_metadata: further metadata keys (e.g. Cityscapes' gt_dir).
     Returns the dataset's Metadata. Touches no file.
     """
@@ -249,7 +296,7 @@ def register_panoptic_dataset(
             prepare()
         if not has_annotations:
             return load_image_info_json(json_file, image_root, image_file_for)
-        return load_panoptic_json(json_file, image_root, panoptic_root, categories, image_file_for)
+        return load_panoptic_json(json_file, image_root, panoptic_root, categories, image_file_for, instances_json)
 
     DatasetCatalog.register(name, load)
     metadata = Metadata(name=name) if categories is not None else LazyPanopticMetadata(name=name)
@@ -261,6 +308,7 @@ def register_panoptic_dataset(
         panoptic_root=panoptic_root,
         image_root=image_root,
         has_annotations=has_annotations,
+        instances_json=instances_json,
         **extra_metadata,
     )
     if categories is not None:
@@ -320,12 +368,16 @@ def register_builtin_datasets(root: Optional[str] = None) -> None:
     root = root if root is not None else os.getenv("DETECTRON2_DATASETS", "datasets")
     coco = os.path.join(root, "coco")
     for split in ("train", "val"):
+        # detectron2's layout has COCO's instances JSON beside the panoptic one: instance targets
+        # and AP then use its overlapping instances, as Mask R-CNN's (and detectron2's) setting does.
+        instances_json = os.path.join(coco, "annotations", f"instances_{split}2017.json")
         register_panoptic_dataset(
             f"panfpn_coco_2017_{split}",
             os.path.join(coco, "annotations", f"panoptic_{split}2017.json"),
             os.path.join(coco, f"{split}2017"),
             os.path.join(coco, f"panoptic_{split}2017"),
             categories=coco_panoptic_categories(),
+            instances_json=instances_json if os.path.isfile(instances_json) else None,
         )
         register_cityscapes_panoptic(f"panfpn_cityscapes_fine_panoptic_{split}", os.path.join(root, "cityscapes"), split)
     # Table 4a's split: images only; --eval-only writes the COCO panoptic server's submission.

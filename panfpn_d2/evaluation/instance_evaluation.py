@@ -1,5 +1,5 @@
-"""COCO instance AP (``bbox``, ``segm``) of the model's ``instances``, with ground truth built on
-the fly from the panoptic annotations (no instances JSON needed)."""
+"""COCO instance AP (``bbox``, ``segm``) of the model's ``instances``, against the dataset's instances
+JSON when it was registered with one, else ground truth built on the fly from the panoptic PNGs."""
 import copy
 import itertools
 import logging
@@ -14,6 +14,7 @@ from detectron2.utils.logger import create_small_table
 from hotcoco import mask as hotcoco_mask
 
 from ..data.dataset_mapper import read_panoptic_png
+from ..data.datasets import read_instances_json
 from ..utils.env import has_compiled_coco_eval
 from .gather import gather_on_main
 from .pq import integer_image_ids
@@ -152,13 +153,24 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
         # Ground truth images in dataset order: the order of coco_ap's integer ids for non-integer image ids.
         self._dataset_order = {image_id: position for position, image_id in enumerate(self._dataset_dicts)}
         self._dataset_ids = {c: d for d, c in self._metadata.thing_dataset_id_to_contiguous_id.items()}
+        instances_json = self._metadata.get("instances_json", None)
+        # The AP ground truth: the instances JSON's annotations when the dataset has one, as given
+        # (overlapping instances); otherwise one instance per thing segment of the panoptic PNG.
+        self._json_instances = read_instances_json(instances_json) if instances_json else None
+        self.ground_truth_source = (
+            f"instances JSON {instances_json}" if instances_json else "panoptic PNGs (non-overlapping thing segments)"
+        )
         self._records: List[dict] = []
 
     def reset(self):
         self._records = []
 
     def _gt_instances(self, record: dict) -> List[dict]:
-        """COCO annotations of the image's thing segments, crowd included (COCO ignores, not misses, them)."""
+        """COCO annotations of the image's things, crowd included (COCO ignores, not misses, them)."""
+        if self._json_instances is not None:
+            keys = ("category_id", "segmentation", "area", "bbox", "iscrowd")
+            return [dict({k: a[k] for k in keys if k in a}, image_id=record["image_id"])
+                    for a in self._json_instances.get(record["image_id"], [])]
         things = [s for s in record["segments_info"] if s["isthing"]]
         if not things:
             return []
@@ -234,7 +246,8 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
         results = OrderedDict()
         for task in self._tasks:
             results[task], _ = coco_ap(ground_truth, detections, task, class_names, self._backend)
-            logger.info(f"Evaluation results for {task} ({self._backend} COCOeval):\n" + create_small_table(
+            logger.info(f"Evaluation results for {task} ({self._backend} COCOeval, ground truth: "
+                        f"{self.ground_truth_source}):\n" + create_small_table(
                 {k: results[task][k] for k in AP_METRICS}
             ))
         return results
