@@ -90,13 +90,17 @@ def detectron2_panoptic_table(hotcoco_results: dict, scope: str = "all") -> str:
 
 
 def dataset_categories(metadata) -> List[dict]:
-    """The dataset's COCO panoptic "categories" (id, name, isthing), in its category order."""
-    things = {d: metadata.thing_classes[c] for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
-    stuff = {d: metadata.stuff_classes[c] for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()}
+    """The COCO panoptic "categories" of a dataset registered with the separated convention."""
+    things = dict(metadata.thing_dataset_id_to_contiguous_id)
+    stuff = dict(metadata.stuff_dataset_id_to_contiguous_id)
+    order = metadata.get("category_dataset_ids", None) or [*things, *stuff]
     return [
-        {"id": d, "name": things[d] if d in things else stuff[d], "isthing": int(d in things)}
-        for d in metadata.category_dataset_ids
+        {"id": d, "name": metadata.thing_classes[things[d]], "isthing": 1, "color": list(metadata.thing_colors[things[d]])}
+        if d in things
+        else {"id": d, "name": metadata.stuff_classes[stuff[d]], "isthing": 0, "color": list(metadata.stuff_colors[stuff[d]])}
+        for d in order
     ]
+
 
 
 class PanFPNPanopticEvaluator(DatasetEvaluator):

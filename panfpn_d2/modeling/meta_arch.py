@@ -24,8 +24,22 @@ LOSS_SCHEDULES = ("combine", "alternate")
 logger = logging.getLogger(__name__)
 
 
+class PanopticMerging:
+    """The merge settings (``combine_overlap_thresh``, ``combine_stuff_area_thresh``,
+    ``combine_instances_score_thresh``) of a model that merges its outputs with :func:`panoptic_output`."""
+
+    def merge(self, result: Dict[str, object], semantic_label_to_category):
+        return panoptic_output(
+            result,
+            self.combine_overlap_thresh,
+            self.combine_stuff_area_thresh,
+            self.combine_instances_score_thresh,
+            semantic_label_to_category,
+        )
+
+
 @META_ARCH_REGISTRY.register()
-class PanFPN(GeneralizedRCNN):
+class PanFPN(PanopticMerging, GeneralizedRCNN):
     """
     Panoptic FPN (Kirillov et al., CVPR 2019): one FPN feeds Mask R-CNN's RPN and ROI
     heads (the instance branch) and a light semantic branch; the training loss is
@@ -245,13 +259,7 @@ class PanFPN(GeneralizedRCNN):
             if detector_results is not None:
                 result["instances"] = detector_postprocess(detector_results[i], height, width)
             if self.combine_enabled:
-                result["panoptic_seg"] = panoptic_output(
-                    result,
-                    self.combine_overlap_thresh,
-                    self.combine_stuff_area_thresh,
-                    self.combine_instances_score_thresh,
-                    self.semantic_label_to_category,
-                )
+                result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category)
             processed_results.append(result)
         return processed_results
 

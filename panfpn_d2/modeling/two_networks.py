@@ -17,7 +17,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
 from ..config import TWO_NETWORKS_ARCH
 from ..tools.cli import load_config
-from .meta_arch import PanFPN, panoptic_output
+from .meta_arch import PanFPN, PanopticMerging
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ def build_branch_network(cfg, role: str) -> PanFPN:
 
 
 @META_ARCH_REGISTRY.register()
-class PanFPNTwoNetworks(nn.Module):
+class PanFPNTwoNetworks(PanopticMerging, nn.Module):
     """Two independently trained networks evaluated as one panoptic model (R50-FPNx2): the
     ``instances`` of a Mask R-CNN-alone PanFPN, the ``sem_seg`` of a Semantic-FPN-alone PanFPN,
-    and their ``panoptic_seg`` by :func:`panoptic_output`, the merge PanFPN uses, with the x2
+    and their ``panoptic_seg`` by the merge PanFPN uses (:func:`panoptic_output`), with the x2
     config's MODEL.PANOPTIC_FPN.COMBINE settings. Inference only: train each network with its own
     config (MODEL.PANFPN.TWO_NETWORKS.{INSTANCE,SEMANTIC}_CONFIG)."""
 
@@ -109,12 +109,6 @@ class PanFPNTwoNetworks(nn.Module):
         for instance_result, semantic_result in zip(instance_results, semantic_results):
             result = {"sem_seg": semantic_result["sem_seg"], "instances": instance_result["instances"]}
             if self.combine_enabled:
-                result["panoptic_seg"] = panoptic_output(
-                    result,
-                    self.combine_overlap_thresh,
-                    self.combine_stuff_area_thresh,
-                    self.combine_instances_score_thresh,
-                    self.semantic_network.semantic_label_to_category,
-                )
+                result["panoptic_seg"] = self.merge(result, self.semantic_network.semantic_label_to_category)
             results.append(result)
         return results

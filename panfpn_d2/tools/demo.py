@@ -30,7 +30,7 @@ from detectron2.utils.logger import setup_logger
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
-from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
+from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON, dataset_categories
 from ..evaluation.segment_codec import write_panoptic_png
 from ..utils.env import import_extra
 from .cli import add_config_arguments, load_config
@@ -100,19 +100,6 @@ def semantic_label_metadata(metadata, thing_mode: str) -> Metadata:
         stuff_classes=classes,
         stuff_colors=colors,
     )
-
-
-def dataset_categories(metadata) -> List[dict]:
-    """The COCO panoptic "categories" of a dataset registered with the separated convention."""
-    things = dict(metadata.thing_dataset_id_to_contiguous_id)
-    stuff = dict(metadata.stuff_dataset_id_to_contiguous_id)
-    order = metadata.get("category_dataset_ids", None) or [*things, *stuff]
-    return [
-        {"id": d, "name": metadata.thing_classes[things[d]], "isthing": 1, "color": list(metadata.thing_colors[things[d]])}
-        if d in things
-        else {"id": d, "name": metadata.stuff_classes[stuff[d]], "isthing": 0, "color": list(metadata.stuff_colors[stuff[d]])}
-        for d in order
-    ]
 
 
 def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata, image_id: str) -> dict:
@@ -226,7 +213,7 @@ class PanopticDemo:
             if write_panoptic:
                 if "panoptic_seg" not in predictions:
                     raise ValueError(
-                        "--write-panoptic: the model makes no panoptic output (it needs both branches and "
+                        "--write-panoptic: the model makes no panoptic output (it needs "
                         "MODEL.PANOPTIC_FPN.COMBINE.ENABLED True)"
                     )
                 image_id = os.path.splitext(os.path.basename(path))[0]

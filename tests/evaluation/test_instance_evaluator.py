@@ -43,20 +43,11 @@ def _sample_detections(sample_gt, metadata, seed=0):
     return per_image
 
 
-def _pycocotools_reference(sample_gt, metadata, detections, task):
-    """pycocotools on a GT built independently: one binary mask per thing segment of the PNG."""
-    dataset, id_maps = sample_gt
-    things = metadata.thing_dataset_id_to_contiguous_id
-    contiguous_to_dataset = {c: d for d, c in things.items()}
-    annotations, results = [], []
-    for annotation in dataset["annotations"]:
-        image_id = annotation["image_id"]
-        for s in annotation["segments_info"]:
-            if s["category_id"] in things:
-                rle = pycocotools_mask.encode(np.asfortranarray(id_maps[image_id] == s["id"]).astype(np.uint8))
-                annotations.append(dict(image_id=image_id, id=len(annotations) + 1, category_id=s["category_id"],
-                                        segmentation=rle, area=s["area"], bbox=s["bbox"], iscrowd=s["iscrowd"]))
-        instances = detections[image_id]
+def coco_results(detections, metadata, task):
+    """pycocotools result dicts of ``detections`` ({image id: Instances}) for ``task``, built independently."""
+    contiguous_to_dataset = {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
+    results = []
+    for image_id, instances in detections.items():
         for mask, box, score, cls in zip(instances.pred_masks.numpy(), instances.pred_boxes.tensor.numpy(),
                                          instances.scores.numpy(), instances.pred_classes.numpy()):
             result = {"image_id": image_id, "category_id": contiguous_to_dataset[int(cls)], "score": float(score)}
@@ -65,6 +56,22 @@ def _pycocotools_reference(sample_gt, metadata, detections, task):
             else:
                 result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
             results.append(result)
+    return results
+
+
+def _pycocotools_reference(sample_gt, metadata, detections, task):
+    """pycocotools on a GT built independently: one binary mask per thing segment of the PNG."""
+    dataset, id_maps = sample_gt
+    things = metadata.thing_dataset_id_to_contiguous_id
+    annotations = []
+    for annotation in dataset["annotations"]:
+        image_id = annotation["image_id"]
+        for s in annotation["segments_info"]:
+            if s["category_id"] in things:
+                rle = pycocotools_mask.encode(np.asfortranarray(id_maps[image_id] == s["id"]).astype(np.uint8))
+                annotations.append(dict(image_id=image_id, id=len(annotations) + 1, category_id=s["category_id"],
+                                        segmentation=rle, area=s["area"], bbox=s["bbox"], iscrowd=s["iscrowd"]))
+    results = coco_results(detections, metadata, task)
     categories = [c for c in dataset["categories"] if c["id"] in things]
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()

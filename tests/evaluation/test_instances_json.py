@@ -16,7 +16,7 @@ from panfpn_d2.evaluation import PanFPNInstanceEvaluator
 from panfpn_d2.evaluation.instance_evaluation import AP_METRICS
 
 from evaluation.eval_helpers import SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
-from evaluation.test_instance_evaluator import _sample_detections
+from evaluation.test_instance_evaluator import _sample_detections, coco_results
 
 WITH_JSON = "panfpn_test_coco_sample_with_instances_json"
 
@@ -57,18 +57,7 @@ def evaluate(dataset_name, detections):
 
 
 def pycocotools_on_json(path, detections, metadata, task):
-    contiguous_to_dataset = {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
-    results = []
-    for image_id, instances in detections.items():
-        for mask, box, score, cls in zip(instances.pred_masks.numpy(), instances.pred_boxes.tensor.numpy(),
-                                         instances.scores.numpy(), instances.pred_classes.numpy()):
-            result = {"image_id": image_id, "category_id": contiguous_to_dataset[int(cls)], "score": float(score)}
-            if task == "segm":
-                import pycocotools.mask as mask_util
-                result["segmentation"] = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-            else:
-                result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
-            results.append(result)
+    results = coco_results(detections, metadata, task)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO(str(path))
         coco_eval = COCOeval(coco_gt, coco_gt.loadRes(results), task)

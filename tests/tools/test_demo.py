@@ -69,16 +69,20 @@ def test_folder_gives_overlays_and_coco_panoptic_predictions(toy_setup, tmp_path
         assert all(s["category_id"] in thing_ids | stuff_ids for s in segments)
 
 
-def test_semantic_only_model_draws_its_semantic_output(toy_setup, tmp_path):
+def test_semantic_only_model_draws_and_writes_its_stuff_only_output(toy_setup, tmp_path):
     images, weights = toy_setup
     image = images / "toy0.png"
-    run_demo("--input", str(image), "--output", str(tmp_path), weights=weights,
-             opts=["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", "0.0"])
+    semantic_only = ["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", "0.0"]
+    run_demo("--input", str(image), "--output", str(tmp_path), "--write-panoptic", weights=weights, opts=semantic_only)
     overlay = cv2.imread(str(tmp_path / "toy0.png"))
     assert overlay.shape == cv2.imread(str(image)).shape
+    with open(tmp_path / "panoptic_predictions.json") as f:
+        (annotation,) = json.load(f)["annotations"]
+    stuff_ids = set(MetadataCatalog.get("panfpn_toy_val").stuff_dataset_id_to_contiguous_id)
+    assert annotation["segments_info"] and all(s["category_id"] in stuff_ids for s in annotation["segments_info"])
     with pytest.raises(ValueError, match="no panoptic output"):
         run_demo("--input", str(image), "--output", str(tmp_path), "--write-panoptic", weights=weights,
-                 opts=["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", "0.0"])
+                 opts=[*semantic_only, "MODEL.PANOPTIC_FPN.COMBINE.ENABLED", "False"])
 
 
 def test_video_frames_are_drawn(toy_setup, tmp_path):
