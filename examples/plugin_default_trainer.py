@@ -25,7 +25,7 @@ from detectron2.structures import BoxMode
 
 import panfpn_d2
 from panfpn_d2.data import semantic_target_from_panoptic
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
 
 
 def to_detectron2_format(panoptic_dicts, metadata, sem_seg_dir):

@@ -5,13 +5,14 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 from detectron2.config import configurable
 from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.utils.file_io import PathManager
+
+from panfpn_lite.panoptic_format import read_panoptic_png
 
 from .panoptic_targets import (
     IGNORE_LABEL,
@@ -20,32 +21,12 @@ from .panoptic_targets import (
     semantic_target_from_panoptic,
 )
 
-__all__ = ["PanFPNDatasetMapper", "read_panoptic_png", "transform_id_map"]
+__all__ = ["PanFPNDatasetMapper", "transform_id_map"]
 
 logger = logging.getLogger(__name__)
 
 # Range of the random brightness/contrast/saturation factors of MODEL.PANFPN.COLOR_AUG.
 COLOR_AUG_RANGE = (0.8, 1.2)
-
-
-def read_panoptic_png(file_name: str) -> np.ndarray:
-    """The (H, W) int64 segment-id map of a COCO panoptic PNG (id = R + 256·G + 256²·B)."""
-    try:
-        with PathManager.open(file_name, "rb") as f:
-            png = Image.open(f)
-            png.load()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"panoptic PNG {file_name} does not exist") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"panoptic PNG {file_name} cannot be read: {e}") from e
-    if png.mode == "RGBA":
-        png = png.convert("RGB")
-    if png.mode != "RGB":
-        raise ValueError(
-            f"panoptic PNG {file_name} has mode {png.mode}; a COCO panoptic PNG is RGB (id = R + 256·G + 256²·B)"
-        )
-    rgb = np.asarray(png, dtype=np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
 
 
 def read_image(file_name: str, image_format: str) -> np.ndarray:
@@ -165,7 +146,7 @@ class PanFPNDatasetMapper:
 
         png_file = dataset_dict["pan_seg_file_name"]
         segments_info = dataset_dict["segments_info"]
-        pan_seg = read_panoptic_png(png_file)
+        pan_seg = read_panoptic_png(png_file, PathManager.open)
         if pan_seg.shape != image.shape[:2]:
             raise ValueError(
                 f"panoptic PNG {png_file} is {pan_seg.shape[1]}x{pan_seg.shape[0]} (WxH) but image "

@@ -21,6 +21,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from panfpn_lite.panoptic_format import id_to_rgb, segment_areas, segment_box
+
 from .datasets import register_panoptic_dataset
 
 TOY_VERSION = "toy_v3"
@@ -206,12 +208,6 @@ def render_toy_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, n
     return np.clip(image, 0, 255).round().astype(np.uint8), id_map, segments
 
 
-def _segment_geometry(id_map: np.ndarray, segment_id: int) -> Tuple[int, List[int]]:
-    ys, xs = np.nonzero(id_map == segment_id)
-    bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
-    return int(len(ys)), bbox
-
-
 def _write_split(root: Path, split: str, num_images: int, size: int, seed: int) -> None:
     image_dir, png_dir = root / split / "images", root / split / "panoptic"
     image_dir.mkdir(parents=True)
@@ -222,10 +218,10 @@ def _write_split(root: Path, split: str, num_images: int, size: int, seed: int) 
         image, id_map, segments = render_toy_image(rng, size)
         file_name = f"toy_{split}_{index:06d}.png"
         Image.fromarray(image).save(image_dir / file_name, compress_level=1)
-        rgb = np.stack([id_map % 256, id_map // 256 % 256, id_map // 65536], axis=-1).astype(np.uint8)
-        Image.fromarray(rgb).save(png_dir / file_name, compress_level=1)
+        Image.fromarray(id_to_rgb(id_map)).save(png_dir / file_name, compress_level=1)
+        areas = segment_areas(id_map, [s["id"] for s in segments])
         for segment in segments:
-            segment["area"], segment["bbox"] = _segment_geometry(id_map, segment["id"])
+            segment["area"], segment["bbox"] = areas[segment["id"]], segment_box(id_map == segment["id"])
         images.append({"id": index + 1, "file_name": file_name, "height": size, "width": size})
         annotations.append({"image_id": index + 1, "file_name": file_name, "segments_info": segments})
     content = {

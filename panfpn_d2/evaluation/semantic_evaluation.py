@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils.file_io import PathManager
 
-from ..data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
+
 from ..data.panoptic_targets import THING_MODES, semantic_target_from_panoptic
 from .gather import gather_on_main
 
@@ -85,7 +87,7 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
             raise KeyError(f"dataset {self._metadata.name!r} has no image with id {image_id!r}")
         record = self._dataset_dicts[image_id]
         return semantic_target_from_panoptic(
-            read_panoptic_png(record["pan_seg_file_name"]),
+            read_panoptic_png(record["pan_seg_file_name"], PathManager.open),
             record["segments_info"],
             self._thing_mode,
             self._metadata,

@@ -15,7 +15,6 @@ are also written in COCO panoptic format: ``DIR/panoptic_predictions/<name>.png`
 """
 import argparse
 import glob
-import json
 import logging
 import os
 from typing import Dict, Iterator, List, Optional, Sequence
@@ -31,8 +30,9 @@ from detectron2.utils.logger import setup_logger
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
-from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
-from ..evaluation.segment_codec import write_panoptic_png
+from panfpn_lite.panoptic_format import DatasetCategoryIds, segment_areas, segment_box, segment_info
+from panfpn_lite.prediction_writer import PanopticPredictionWriter
+
 from .cli import add_config_arguments, load_config
 
 logger = logging.getLogger(__name__)
@@ -115,34 +115,21 @@ def dataset_categories(metadata) -> List[dict]:
 
 def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata, image_id: str) -> dict:
     """The COCO panoptic annotation of a prediction (dataset category ids; empty segments left out)."""
-    dataset_ids = {
-        True: {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()},
-        False: {c: d for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()},
-    }
-    areas = np.bincount(id_map.ravel(), minlength=max([0] + [s["id"] for s in segments_info]) + 1)
-    segments = []
-    for segment in segments_info:
-        is_thing = bool(segment["isthing"])
-        category = int(segment["category_id"])
-        if category not in dataset_ids[is_thing]:
-            raise KeyError(
-                f"image {image_id}: segment {segment['id']} has {'thing' if is_thing else 'stuff'} category_id "
-                f"{category}, unknown to dataset {metadata.name!r} (known: {sorted(dataset_ids[is_thing])})"
-            )
-        area = int(areas[segment["id"]])
-        if area == 0:
-            continue
-        ys, xs = np.nonzero(id_map == segment["id"])
-        record = {
-            "id": int(segment["id"]),
-            "category_id": int(dataset_ids[is_thing][category]),
-            "iscrowd": 0,
-            "area": area,
-            "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-        }
-        if "score" in segment:
-            record["score"] = float(segment["score"])
-        segments.append(record)
+    dataset_ids = DatasetCategoryIds(
+        metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
+    )
+    areas = segment_areas(id_map, [s["id"] for s in segments_info])
+    segments = [
+        segment_info(
+            segment["id"],
+            dataset_ids.of_segment(segment, image_id),
+            areas[int(segment["id"])],
+            bbox=segment_box(id_map == segment["id"]),
+            score=segment.get("score"),
+        )
+        for segment in segments_info
+        if areas[int(segment["id"])] > 0
+    ]
     return {"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": segments}
 
 
@@ -210,8 +197,7 @@ class PanopticDemo:
     def run_on_images(self, paths: Sequence[str], output_dir: str, write_panoptic: bool = False) -> List[str]:
         """Write the overlay of each image to ``output_dir``; return the files written."""
         os.makedirs(output_dir, exist_ok=True)
-        if write_panoptic:
-            os.makedirs(os.path.join(output_dir, PNG_SUBDIR), exist_ok=True)
+        writer = PanopticPredictionWriter(output_dir) if write_panoptic else None
         written, images, annotations = [], [], []
         for path in tqdm.tqdm(paths, desc="images", unit="image", disable=len(paths) < 2):
             image_bgr = read_image(path, format="BGR")
@@ -230,19 +216,12 @@ class PanopticDemo:
                 image_id = os.path.splitext(os.path.basename(path))[0]
                 id_map = predictions["panoptic_seg"][0].numpy().astype(np.int64)
                 annotation = panoptic_annotation(id_map, predictions["panoptic_seg"][1], self.metadata, image_id)
-                png_path = os.path.join(output_dir, PNG_SUBDIR, annotation["file_name"])
-                write_panoptic_png(id_map, png_path)
-                written.append(png_path)
+                written.append(writer.write_png(id_map, annotation["file_name"]))
                 annotations.append(annotation)
                 height, width = id_map.shape
                 images.append({"id": image_id, "file_name": os.path.basename(path), "height": height, "width": width})
         if write_panoptic:
-            json_path = os.path.join(output_dir, PREDICTIONS_JSON)
-            with open(json_path, "w") as f:
-                json.dump(
-                    {"images": images, "annotations": annotations, "categories": dataset_categories(self.metadata)}, f
-                )
-            written.append(json_path)
+            written.append(writer.write_json(images, annotations, dataset_categories(self.metadata)))
         return written
 
     def run_on_video(self, capture: cv2.VideoCapture, output_path: str, max_frames: Optional[int] = None) -> int:

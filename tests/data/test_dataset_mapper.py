@@ -12,7 +12,8 @@ from PIL import Image
 
 from panfpn_d2.config import add_panfpn_config
 from panfpn_d2.data import PanFPNDatasetMapper, semantic_target_from_panoptic
-from panfpn_d2.data.dataset_mapper import read_panoptic_png, transform_id_map
+from panfpn_d2.data.dataset_mapper import transform_id_map
+from panfpn_lite.panoptic_format import read_panoptic_png
 
 
 def make_cfg(train_name, **input_overrides):

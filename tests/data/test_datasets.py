@@ -7,7 +7,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
 from panfpn_d2.data import instances_from_panoptic, register_panoptic_dataset, semantic_target_from_panoptic
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
 from panfpn_d2.data.datasets import coco_panoptic_categories
 
 from .conftest import SAMPLE_DIR

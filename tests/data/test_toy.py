@@ -8,7 +8,7 @@ from PIL import Image
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from panfpn_d2.data import PanFPNDatasetMapper
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
 from panfpn_d2.data import toy
 from panfpn_d2.data.toy import SPLITS, TOY_CATEGORIES, generate_toy_dataset, register_toy_datasets
 

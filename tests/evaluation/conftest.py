@@ -7,7 +7,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from evaluation.eval_helpers import SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
 from panfpn_d2.data import register_panoptic_dataset
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
 
 SAMPLE_DATASET = "panfpn_test_evaluation_coco_sample"
 

@@ -255,7 +255,7 @@ def test_an_image_without_instances_counts_its_ground_truth_as_missed(cityscapes
 
 def perfect_panoptic(image_id):
     """The ground truth panoptic map and segments of an image, as a model's ``panoptic_seg``."""
-    from panfpn_d2.data.dataset_mapper import read_panoptic_png
+    from panfpn_lite.panoptic_format import read_panoptic_png
 
     record = next(d for d in DatasetCatalog.get(DATASET) if d["image_id"] == image_id)
     segments = [

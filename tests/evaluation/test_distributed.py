@@ -21,7 +21,7 @@ def _model_outputs(dataset_name):
     import numpy as np
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    from panfpn_d2.data.dataset_mapper import read_panoptic_png
+    from panfpn_lite.panoptic_format import read_panoptic_png
     from panfpn_d2.data.panoptic_targets import semantic_target_from_panoptic
 
     metadata = MetadataCatalog.get(dataset_name)
