@@ -23,6 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer
 from detectron2.structures import BoxMode
 
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 import panfpn_d2
 from panfpn_d2.data import semantic_target_from_panoptic
 from panfpn_lite.panoptic_format import read_panoptic_png
@@ -34,7 +35,7 @@ def to_detectron2_format(panoptic_dicts, metadata, sem_seg_dir):
     converted = []
     for record in panoptic_dicts:
         pan_seg = read_panoptic_png(record["pan_seg_file_name"])
-        semantic = semantic_target_from_panoptic(pan_seg, record["segments_info"], "other", metadata)
+        semantic = semantic_target_from_panoptic(pan_seg, record["segments_info"], SemanticLabelLayout.from_metadata(metadata, "other"))
         sem_seg_file = os.path.join(sem_seg_dir, f"{record['image_id']}.png")
         Image.fromarray(semantic).save(sem_seg_file)
         annotations = []

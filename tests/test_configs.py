@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detectron2.config import get_cfg
+from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
 
 import panfpn_d2
@@ -71,14 +71,23 @@ def test_cityscapes_recipe_matches_the_paper():
     assert cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "all" and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == 19
 
 
+def _leaves(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, CfgNode):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 def test_readme_documents_every_plugin_key_with_its_default():
     readme = (CONFIGS.parent / "README.md").read_text()
-    table = readme.split("The plugin's keys (`panfpn_d2/config.py`), all under `MODEL.PANFPN`:")[1].split("\n\n")[1]
+    table = readme.split("The plugin's keys (`panfpn_d2/config.py`):")[1].split("\n\n")[1]
     documented = {}
     for row in table.splitlines()[2:]:
         key, default = (cell.strip().strip("`") for cell in row.split("|")[1:3])
         documented[key] = default
-    defaults = panfpn_d2.add_panfpn_config(get_cfg()).MODEL.PANFPN
+    detectron2_keys = dict(_leaves(get_cfg()))
+    defaults = {k: v for k, v in _leaves(panfpn_d2.add_panfpn_config(get_cfg())) if k not in detectron2_keys}
     assert set(documented) == set(defaults)
     for key, value in defaults.items():
         assert documented[key] == (f'"{value}"' if isinstance(value, str) else str(value)), key

@@ -7,12 +7,14 @@ import numpy as np
 import torch
 
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.utils.file_io import PathManager
 
 from panfpn_lite.panoptic_format import read_panoptic_png
+from panfpn_lite.semantic_layout import SemanticLabelLayout
+
+from ..config import semantic_layout
 
 from .panoptic_targets import (
     IGNORE_LABEL,
@@ -25,7 +27,7 @@ __all__ = ["PanFPNDatasetMapper", "transform_id_map"]
 
 logger = logging.getLogger(__name__)
 
-# Range of the random brightness/contrast/saturation factors of MODEL.PANFPN.COLOR_AUG.
+# Range of the random brightness/contrast/saturation factors of INPUT.COLOR_AUG.
 COLOR_AUG_RANGE = (0.8, 1.2)
 
 
@@ -67,7 +69,7 @@ class PanFPNDatasetMapper:
     """Map a COCO-panoptic dataset dict (see register_panoptic_dataset) to Panoptic FPN's inputs.
 
     Training output: "image" (C, H, W uint8 tensor), "instances" (gt_boxes, gt_classes, gt_masks),
-    "sem_seg" (H, W LongTensor, void = 255, in ``thing_mode``), plus the dict's other keys.
+    "sem_seg" (H, W LongTensor, void = 255, labels of ``semantic_layout``), plus the dict's other keys.
     Test output: "image" only (the PNG is not read); "height"/"width" stay the original size, to
     which the model resizes its predictions.
     """
@@ -79,25 +81,20 @@ class PanFPNDatasetMapper:
         *,
         augmentations: List[T.Augmentation],
         image_format: str,
-        thing_mode: str = "other",
-        metadata=None,
+        semantic_layout: Optional[SemanticLabelLayout] = None,
     ):
         """
         Args:
             augmentations: applied to the image and, with nearest sampling, to the panoptic id map.
             image_format: as detectron2's INPUT.FORMAT.
-            thing_mode: "other" or "all", the semantic target's layout (MODEL.PANFPN.SEM_SEG_THING_MODE).
-            metadata: the dataset's metadata; needed for thing_mode "all" (category_dataset_ids).
+            semantic_layout: the labels of the semantic target (training only).
         """
-        if thing_mode not in ("other", "all"):
-            raise ValueError(f"thing_mode must be 'other' or 'all', got {thing_mode!r}")
-        if is_train and thing_mode == "all" and metadata is None:
-            raise ValueError("thing_mode 'all' needs the dataset metadata (category_dataset_ids)")
+        if is_train and semantic_layout is None:
+            raise ValueError("PanFPNDatasetMapper: training needs the semantic_layout of its targets")
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
-        self.thing_mode = thing_mode
-        self.metadata = metadata
+        self.semantic_layout = semantic_layout
         self.semantic_map_for_augmentation = _needs_semantic_map(augmentations)
         mode = "training" if is_train else "inference"
         logger.info(f"[PanFPNDatasetMapper] Augmentations used in {mode}: {augmentations}")
@@ -105,30 +102,27 @@ class PanFPNDatasetMapper:
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         augmentations = utils.build_augmentation(cfg, is_train)  # ResizeShortestEdge, then RandomFlip
-        metadata = None
         if is_train:
             if cfg.INPUT.CROP.ENABLED:
                 # After the resize: the Cityscapes recipe scales by 0.5-2x, then crops a fixed size.
                 crop = T.RandomCrop_CategoryAreaConstraint(
                     cfg.INPUT.CROP.TYPE,
                     cfg.INPUT.CROP.SIZE,
-                    cfg.INPUT.CROP.get("SINGLE_CATEGORY_MAX_AREA", 1.0),
+                    cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA,
                     IGNORE_LABEL,
                 )
                 augmentations.insert(1, crop)
-            if cfg.MODEL.PANFPN.COLOR_AUG:
+            if cfg.INPUT.COLOR_AUG:
                 augmentations += [
                     T.RandomBrightness(*COLOR_AUG_RANGE),
                     T.RandomContrast(*COLOR_AUG_RANGE),
                     T.RandomSaturation(*COLOR_AUG_RANGE),
                 ]
-            metadata = _shared_metadata(cfg.DATASETS.TRAIN)
         return {
             "is_train": is_train,
             "augmentations": augmentations,
             "image_format": cfg.INPUT.FORMAT,
-            "thing_mode": cfg.MODEL.PANFPN.SEM_SEG_THING_MODE,
-            "metadata": metadata,
+            "semantic_layout": semantic_layout(cfg) if is_train else None,
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -155,7 +149,7 @@ class PanFPNDatasetMapper:
         check_segments_present(pan_seg, segments_info, source=png_file)
 
         semantic = (
-            semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file)
+            semantic_target_from_panoptic(pan_seg, segments_info, self.semantic_layout, png_file)
             if self.semantic_map_for_augmentation
             else None
         )
@@ -167,23 +161,6 @@ class PanFPNDatasetMapper:
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         dataset_dict["instances"] = instances_from_panoptic(pan_seg, segments_info, png_file)
         dataset_dict["sem_seg"] = torch.as_tensor(
-            semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file).astype(
-                np.int64
-            )
+            semantic_target_from_panoptic(pan_seg, segments_info, self.semantic_layout, png_file).astype(np.int64)
         )
         return dataset_dict
-
-
-def _shared_metadata(dataset_names) -> Optional[object]:
-    """The metadata of the training datasets, which must share one category layout."""
-    if not dataset_names:
-        return None
-    metadatas = [MetadataCatalog.get(name) for name in dataset_names]
-    layout = metadatas[0].category_dataset_ids
-    for name, metadata in zip(dataset_names, metadatas):
-        if metadata.category_dataset_ids != layout:
-            raise ValueError(
-                f"training datasets {dataset_names[0]!r} and {name!r} have different categories "
-                f"({layout} vs {metadata.category_dataset_ids}); one semantic target layout cannot serve both"
-            )
-    return metadatas[0]

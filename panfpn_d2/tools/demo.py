@@ -32,8 +32,10 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 
 from panfpn_lite.panoptic_format import DatasetCategoryIds, segment_areas, segment_box, segment_info
 from panfpn_lite.prediction_writer import PanopticPredictionWriter
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 
-from .cli import add_config_arguments, load_config
+from ..config import load_config, semantic_layout
+from .cli import add_config_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -69,34 +71,20 @@ def image_paths(inputs: Sequence[str]) -> List[str]:
     return list(names.values())
 
 
-def semantic_label_metadata(metadata, thing_mode: str) -> Metadata:
+def semantic_label_metadata(metadata, layout: SemanticLabelLayout) -> Metadata:
     """Metadata whose ``stuff_classes``/``stuff_colors`` are indexed by the semantic branch's labels.
 
     In the "other" thing mode the labels are the stuff contiguous ids (0 = 'things'), as in the
-    dataset's metadata; in the "all" mode label i is the category ``category_dataset_ids[i]``.
+    dataset's metadata; in the "all" mode they are the layout's, one per category.
     """
-    if thing_mode == "other":
+    if layout.thing_mode == "other":
         return metadata
-    if metadata.get("category_dataset_ids", None) is None:
-        raise ValueError(
-            f"dataset {metadata.name!r} has no metadata 'category_dataset_ids', which drawing the "
-            "semantic output of MODEL.PANFPN.SEM_SEG_THING_MODE='all' needs"
-        )
-    thing_ids, stuff_ids = metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id
-    classes, colors = [], []
-    for dataset_id in metadata.category_dataset_ids:
-        if dataset_id in thing_ids:
-            classes.append(metadata.thing_classes[thing_ids[dataset_id]])
-            colors.append(metadata.thing_colors[thing_ids[dataset_id]])
-        else:
-            classes.append(metadata.stuff_classes[stuff_ids[dataset_id]])
-            colors.append(metadata.stuff_colors[stuff_ids[dataset_id]])
     return Metadata(
         name=f"{metadata.name} (semantic labels)",
         thing_classes=metadata.thing_classes,
         thing_colors=metadata.thing_colors,
-        stuff_classes=classes,
-        stuff_colors=colors,
+        stuff_classes=layout.class_names,
+        stuff_colors=layout.colors,
     )
 
 
@@ -136,10 +124,10 @@ def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata,
 class PanopticDemo:
     """Predicts with a ``DefaultPredictor`` and draws what the model outputs."""
 
-    def __init__(self, predictor: DefaultPredictor, metadata, thing_mode: str):
+    def __init__(self, predictor: DefaultPredictor, metadata, layout: SemanticLabelLayout):
         self.predictor = predictor
         self.metadata = metadata
-        self.semantic_metadata = semantic_label_metadata(metadata, thing_mode)
+        self.semantic_metadata = semantic_label_metadata(metadata, layout)
 
     @classmethod
     def from_config(cls, cfg):
@@ -147,7 +135,7 @@ class PanopticDemo:
             raise ValueError(
                 "DATASETS.TEST is empty: the demo draws with the class names and colours of DATASETS.TEST[0]"
             )
-        return cls(DefaultPredictor(cfg), MetadataCatalog.get(cfg.DATASETS.TEST[0]), cfg.MODEL.PANFPN.SEM_SEG_THING_MODE)
+        return cls(DefaultPredictor(cfg), MetadataCatalog.get(cfg.DATASETS.TEST[0]), semantic_layout(cfg))
 
     def predict(self, image_bgr: np.ndarray) -> dict:
         """The model's outputs for one BGR image, on the CPU."""

@@ -366,13 +366,13 @@ def test_build_evaluator_adds_the_cityscapes_evaluators(thing_mode, weights, exp
 
 def test_build_evaluator_puts_prediction_files_under_the_configured_temp_root(cityscapes_dataset, tmp_path):
     cfg = _cfg("all", 0.5, 1.0)
-    cfg.MODEL.PANFPN.EVAL_TEMP_ROOT = str(tmp_path / "shared")
-    os.makedirs(cfg.MODEL.PANFPN.EVAL_TEMP_ROOT)
+    cfg.TEST.CITYSCAPES_TEMP_ROOT = str(tmp_path / "shared")
+    os.makedirs(cfg.TEST.CITYSCAPES_TEMP_ROOT)
     cityscapes = [e for e in build_evaluator(cfg, DATASET)._evaluators if "Cityscapes" in type(e).__name__]
     assert len(cityscapes) == 2
     for evaluator in cityscapes:
         evaluator.reset()
-        assert os.path.dirname(evaluator._prediction_path) == cfg.MODEL.PANFPN.EVAL_TEMP_ROOT
+        assert os.path.dirname(evaluator._prediction_path) == cfg.TEST.CITYSCAPES_TEMP_ROOT
 
 
 def test_one_evaluation_reports_both_semantic_metric_sets(cityscapes_dataset):

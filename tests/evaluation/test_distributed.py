@@ -22,13 +22,14 @@ def _model_outputs(dataset_name):
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     from panfpn_lite.panoptic_format import read_panoptic_png
+    from panfpn_lite.semantic_layout import SemanticLabelLayout
     from panfpn_d2.data.panoptic_targets import semantic_target_from_panoptic
 
     metadata = MetadataCatalog.get(dataset_name)
     examples = []
     for record in DatasetCatalog.get(dataset_name):
         id_map = np.roll(read_panoptic_png(record["pan_seg_file_name"]), 9, axis=0)
-        target = semantic_target_from_panoptic(id_map, record["segments_info"], "other", metadata)
+        target = semantic_target_from_panoptic(id_map, record["segments_info"], SemanticLabelLayout.from_metadata(metadata, "other"))
         logits = torch.nn.functional.one_hot(torch.from_numpy(np.where(target == 255, 0, target)).long(),
                                              len(metadata.stuff_classes)).permute(2, 0, 1).float()
         segments = [{"id": s["id"], "isthing": s["isthing"], "category_id": s["category_id"]} for s in record["segments_info"]]
