@@ -38,8 +38,8 @@ STUFF_CATEGORIES = [
     {"id": 13, "name": "dots", "isthing": 0, "color": [170, 110, 40]},
 ]
 # Each stuff texture is painted around its own base colour (+-50 per channel, so the
-# classes' colours overlap): texture alone is too slow to learn from scratch on a CPU
-# in minutes, colour alone does not tell every region apart.
+# classes' colours overlap): texture alone is slow to learn from scratch, colour alone does not
+# tell every region apart.
 STUFF_BASE_COLORS = {"stripes": (200.0, 90.0, 60.0), "checker": (70.0, 170.0, 80.0), "dots": (70.0, 100.0, 200.0)}
 STUFF_COLOR_JITTER = 50.0
 TOY_CATEGORIES = THING_CATEGORIES + STUFF_CATEGORIES
@@ -53,8 +53,8 @@ MAX_THINGS = 6
 # Below ~16 px at 128x128 a circle, a square and a triangle differ by a few noisy pixels.
 THING_DIAMETER_RANGE = (16.0, 56.0)
 # Like the stuff, each thing class is painted around its own base colour (+-60 per channel): with
-# colours that say nothing of the class, the shape classifier was right on 59-65% of the found
-# shapes after the 10-minute CPU schedule (PQ_th 42-44), short of a useful quick start.
+# colours that say nothing of the class, the quick start's schedule classified too few of the
+# found shapes right (docs/toy.md).
 THING_BASE_COLORS = {"circle": (230.0, 210.0, 50.0), "triangle": (210.0, 60.0, 210.0), "rectangle": (50.0, 200.0, 230.0)}
 THING_COLOR_JITTER = 60.0
 # A shape's colour differs from the mean colour of what it covers by at least this (Euclidean,

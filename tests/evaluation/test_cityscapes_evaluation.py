@@ -25,6 +25,7 @@ from panfpn_d2.evaluation import (
 )
 from panfpn_d2.evaluation.build import MergingDatasetEvaluators
 from panfpn_d2.evaluation.cityscapes_evaluation import run_cityscapesscripts
+from tests.support.distributed import run_on_processes
 
 DATASET = "panfpn_test_evaluation_cityscapes_fixture"
 HEIGHT, WIDTH = 48, 96
@@ -396,35 +397,21 @@ def test_a_cityscapesscripts_exit_becomes_an_error_with_its_message():
         run_cityscapesscripts("matching", printError, "no such file x.png")
 
 
-def _distributed_worker(rank, world_size, port, cityscapes_root, queue):
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+def _distributed_worker(rank, world_size, cityscapes_root):
     register_cityscapes_panoptic(DATASET, cityscapes_root, "val")
     image_ids = IMAGE_IDS[rank::world_size]
     semantic = evaluate(PanFPNCityscapesSemSegEvaluator(DATASET), semantic_outputs(perturbed_train_ids, image_ids))
     instances = instance_outputs({i: o for i, o in perturbed_instances().items() if i in image_ids})
-    queue.put((rank, {**semantic, **evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instances)}))
-    dist.barrier()
-    dist.destroy_process_group()
+    return {**semantic, **evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instances)}
 
 
 def test_two_processes_share_one_prediction_folder(cityscapes_dataset):
     """Each rank writes one image into rank 0's folder; rank 0 scores both, as one process does."""
-    import socket
-
-    import torch.multiprocessing as mp
-
     single = {
         **evaluate(PanFPNCityscapesSemSegEvaluator(DATASET), semantic_outputs(perturbed_train_ids)),
         **evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instance_outputs(perturbed_instances())),
     }
-    queue = mp.get_context("spawn").SimpleQueue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_distributed_worker, args=(2, port, str(cityscapes_dataset.parents[1]), queue), nprocs=2, join=True)
-    results = dict(queue.get() for _ in range(2))
+    results = run_on_processes(_distributed_worker, 2, str(cityscapes_dataset.parents[1]))
     assert results[1] == {}
     assert results[0]["sem_seg"] == pytest.approx(single["sem_seg"], nan_ok=True)
     assert results[0]["segm_cityscapes"] == pytest.approx(single["segm_cityscapes"], nan_ok=True)

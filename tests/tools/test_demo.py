@@ -10,14 +10,14 @@ from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from PIL import Image
 
-from helpers import CONFIGS
+from tests.support.paths import TOY_CONFIG as TOY_CONFIG_PATH
 from panfpn_d2.data.toy import render_toy_image
 from panfpn_d2.tools import demo
 from panfpn_d2.config import load_config
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 from panfpn_d2.tools.random_weights import make_random_model_detect
 
-TOY_CONFIG = str(CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.yaml")
+TOY_CONFIG = str(TOY_CONFIG_PATH)
 # Three thing classes: random-weight scores are ~1/3, under the merge's default 0.5.
 THRESHOLD = "0.3"
 

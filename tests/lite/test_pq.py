@@ -11,14 +11,8 @@ import pytest
 from panfpn_lite.panoptic_format import integer_image_ids
 from panfpn_lite.pq import pq_compute
 
-from evaluation.eval_helpers import (
-    SAMPLE_JSON,
-    SAMPLE_PNG_DIR,
-    TOY_CATEGORIES,
-    assert_same_pq,
-    panopticapi_pq,
-    write_panoptic_files,
-)
+from tests.support.panoptic_files import TOY_CATEGORIES, assert_same_pq, panopticapi_pq, write_panoptic_files
+from tests.support.paths import SAMPLE_JSON, SAMPLE_PNG_DIR
 
 PERSON, CAR, SKY, GRASS = 1, 2, 7, 9
 

@@ -1,4 +1,4 @@
-"""Helpers of the evaluation tests: COCO panoptic files from id maps, and the panopticapi reference."""
+"""COCO panoptic files written from segment-id maps, and panopticapi's PQ as the reference."""
 import contextlib
 import io
 import json
@@ -8,11 +8,7 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 import pytest
 
-from helpers import COCO_SAMPLE as SAMPLE_DIR
 from panfpn_lite.panoptic_format import segment_areas, segment_box, write_panoptic_png
-
-SAMPLE_JSON = SAMPLE_DIR / "panoptic_examples.json"
-SAMPLE_PNG_DIR = SAMPLE_DIR / "panoptic_examples"
 
 # Two things and two stuff classes: enough for every PQ rule, and panopticapi needs both kinds.
 TOY_CATEGORIES = [
