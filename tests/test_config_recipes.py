@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from test_configs import ALL_CONFIGS, load
+from tests.test_config import ALL_CONFIGS, load
 
 # (value, source). "paraphrase" = the paper's experimental setup in our words.
 PAPER = {
@@ -137,7 +137,7 @@ def actual_recipe(cfg) -> dict:
         "AGGREGATION": cfg.MODEL.PANFPN.SEM_SEG_AGGREGATION,
         "LOSS_SCHEDULE": cfg.MODEL.PANFPN.LOSS_SCHEDULE,
         "GROUPED_FPN": cfg.MODEL.PANFPN.GROUPED_FPN,
-        "COLOR_AUG": cfg.MODEL.PANFPN.COLOR_AUG,
+        "COLOR_AUG": cfg.INPUT.COLOR_AUG,
         "SEM_SEG_LOSS": cfg.MODEL.PANFPN.SEM_SEG_LOSS,
         "DEPTH": cfg.MODEL.RESNETS.DEPTH,
     }
@@ -170,7 +170,7 @@ def test_both_lambda_families_are_complete():
 
 
 def test_colour_augmentation_only_in_the_largest_semantic_config():
-    with_colour = [c for c in PAPER_CONFIGS if load(c).MODEL.PANFPN.COLOR_AUG]
+    with_colour = [c for c in PAPER_CONFIGS if load(c).INPUT.COLOR_AUG]
     assert with_colour == ["Cityscapes-SemanticSegmentation/semfpn_R_101_bootstrap.yaml"]
 
 
@@ -180,8 +180,8 @@ def test_a_config_without_a_rule_or_with_a_drifted_recipe_fails():
     # the rules reject what the paper does not have
     with pytest.raises(AssertionError, match="one lambda at 1.0"):
         expected_recipe("COCO-PanopticSegmentation/lambda_sweep/li05_ls05.yaml")
-    cfg = load("Cityscapes-PanopticSegmentation/panfpn_R_50.yaml")
-    cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 0.5  # the pre-fix Cityscapes setting (Table 2b's row)
+    # the pre-fix Cityscapes setting (Table 2b's row)
+    cfg = load("Cityscapes-PanopticSegmentation/panfpn_R_50.yaml", "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT", 0.5)
     assert actual_recipe(cfg)["LAMBDA_S"] != expected_recipe("Cityscapes-PanopticSegmentation/panfpn_R_50.yaml")["LAMBDA_S"]
 
 

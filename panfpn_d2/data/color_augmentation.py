@@ -108,7 +108,7 @@ class PhotometricDistortion(T.Augmentation):
         super().__init__()
         if image_format not in _TO_HSV:
             raise ValueError(
-                f"PhotometricDistortion (MODEL.PANFPN.COLOR_AUG) needs INPUT.FORMAT 'BGR' or 'RGB', got {image_format!r}"
+                f"PhotometricDistortion (INPUT.COLOR_AUG) needs INPUT.FORMAT 'BGR' or 'RGB', got {image_format!r}"
             )
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"PhotometricDistortion: prob must be in [0, 1], got {prob}")

@@ -1,13 +1,13 @@
 """Evaluators for a dataset and a model config: the one place evaluation reads ``cfg``."""
 import os
 from collections import OrderedDict
-from typing import Optional, Tuple
+from typing import Optional
 
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.utils.comm import is_main_process
 
-from ..config import TWO_NETWORKS_ARCH
+from ..config import has_instance_branch, has_semantic_branch
 from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
 from .instance_evaluation import PanFPNInstanceEvaluator
 from .panoptic_evaluation import PanFPNPanopticEvaluator
@@ -38,15 +38,16 @@ class MergingDatasetEvaluators(DatasetEvaluators):
 def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None) -> MergingDatasetEvaluators:
     """The evaluators of every output the configured model produces on ``dataset_name``.
 
-    * ``sem_seg`` (PanFPNSemSegEvaluator) unless MODEL.SEM_SEG_HEAD.LOSS_WEIGHT == 0; on
+    * ``sem_seg`` (PanFPNSemSegEvaluator) with a semantic branch (``has_semantic_branch``); on
       Cityscapes in the "all" thing mode (MODEL.PANFPN.SEM_SEG_THING_MODE) also cityscapesscripts'
       IoU / iIoU in the same ``sem_seg`` dict (PanFPNCityscapesSemSegEvaluator);
-    * ``bbox`` + ``segm`` (PanFPNInstanceEvaluator) unless MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0;
+    * ``bbox`` + ``segm`` (PanFPNInstanceEvaluator) with an instance branch (``has_instance_branch``);
       on Cityscapes also ``segm_cityscapes`` (PanFPNCityscapesInstanceEvaluator);
-      the Cityscapes evaluators write their prediction files under MODEL.PANFPN.EVAL_TEMP_ROOT;
+      the Cityscapes evaluators write their prediction files under TEST.CITYSCAPES_TEMP_ROOT;
     * ``panoptic_seg`` (PanFPNPanopticEvaluator) when MODEL.PANOPTIC_FPN.COMBINE.ENABLED: PQ over
       all categories with both branches, over thing categories for Mask R-CNN alone, over stuff
-      categories for Semantic FPN alone (the model's panoptic output covers only those).
+      categories for Semantic FPN alone (the model's panoptic output covers only those); with
+      TEST.WRITE_PANOPTIC_PNG it also writes them as COCO panoptic files to ``output_folder``.
 
     A dataset without annotations (metadata ``has_annotations`` False: COCO test-dev) gets only the
     panoptic evaluator, which writes the submission (PNG + JSON) under ``output_folder`` (default
@@ -62,7 +63,8 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             f"dataset {dataset_name!r}: metadata evaluator_type is {evaluator_type!r}; "
             f"build_evaluator supports {EVALUATOR_TYPES}"
         )
-    has_instances, has_semantic = model_branches(cfg)
+    has_semantic = has_semantic_branch(cfg)
+    has_instances = has_instance_branch(cfg)
     if not has_semantic and not has_instances:
         raise ValueError(
             "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0: "
@@ -81,7 +83,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             [PanFPNPanopticEvaluator(dataset_name, output_dir=output_folder, write_panoptic_png=True, scope=scope)]
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
-    temp_root = cfg.MODEL.PANFPN.EVAL_TEMP_ROOT or None
+    temp_root = cfg.TEST.CITYSCAPES_TEMP_ROOT or None
     thing_mode = cfg.MODEL.PANFPN.SEM_SEG_THING_MODE
     evaluators = []
     if has_semantic:
@@ -98,16 +100,9 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             PanFPNPanopticEvaluator(
                 dataset_name,
                 output_dir=output_folder,
-                write_panoptic_png=cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG,
+                write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
                 scope=scope,
             )
         )
     return MergingDatasetEvaluators(evaluators)
 
-
-def model_branches(cfg) -> Tuple[bool, bool]:
-    """(instance branch, semantic branch) of the configured model: the two-network model
-    (R50-FPNx2) has both; a PanFPN those whose lambda is not 0."""
-    if cfg.MODEL.META_ARCHITECTURE == TWO_NETWORKS_ARCH:
-        return True, True
-    return cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT != 0, cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT != 0

@@ -15,8 +15,7 @@ from torch import nn
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
-from ..config import TWO_NETWORKS_ARCH
-from ..tools.cli import load_config
+from ..config import TWO_NETWORKS_ARCH, has_instance_branch, has_semantic_branch, load_config
 from .meta_arch import PanFPN, PanopticMerging
 
 logger = logging.getLogger(__name__)
@@ -45,8 +44,7 @@ def build_branch_network(cfg, role: str) -> PanFPN:
     config_file = resolve_config_path(two[f"{role}_CONFIG"], f"{role}_CONFIG")
     branch_cfg = load_config(config_file, ["MODEL.DEVICE", cfg.MODEL.DEVICE])
     wanted_instances, wanted_semantic = role == "INSTANCE", role == "SEMANTIC"
-    has_instances = branch_cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0
-    has_semantic = branch_cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0
+    has_instances, has_semantic = has_instance_branch(branch_cfg), has_semantic_branch(branch_cfg)
     if branch_cfg.MODEL.META_ARCHITECTURE != "PanFPN" or (has_instances, has_semantic) != (
         wanted_instances, wanted_semantic
     ):

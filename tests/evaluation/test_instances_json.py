@@ -14,9 +14,10 @@ from pycocotools.cocoeval import COCOeval
 from panfpn_d2.data import PanFPNDatasetMapper, register_panoptic_dataset
 from panfpn_d2.evaluation import PanFPNInstanceEvaluator
 from panfpn_d2.evaluation.instance_evaluation import AP_METRICS
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 
-from evaluation.eval_helpers import SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
-from evaluation.test_instance_evaluator import _sample_detections, coco_results
+from tests.support.paths import COCO_SAMPLE as SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
+from tests.evaluation.test_instance_evaluator import _sample_detections, coco_results
 
 WITH_JSON = "panfpn_test_coco_sample_with_instances_json"
 
@@ -81,8 +82,9 @@ def test_ap_uses_the_instances_json_and_equals_pycocotools_on_it(instances_json,
 
 def test_training_targets_are_the_overlapping_json_instances(instances_json, sample_gt):
     record = next(r for r in DatasetCatalog.get(WITH_JSON) if r["image_id"] == 439180)
+    layout = SemanticLabelLayout.from_metadata(MetadataCatalog.get(WITH_JSON), "other")
     mapper = PanFPNDatasetMapper(True, augmentations=[T.Resize((720, 1280))], image_format="BGR",
-                                 metadata=MetadataCatalog.get(WITH_JSON))
+                                 semantic_layout=layout)
     out = mapper(record)
     instances = out["instances"]
     json_boxes = [a for a in json.loads(instances_json.read_text())["annotations"]

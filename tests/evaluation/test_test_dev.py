@@ -15,7 +15,8 @@ from panfpn_d2.engine import Trainer
 from panfpn_d2.evaluation import PanFPNPanopticEvaluator, build_evaluator
 from panfpn_d2.tools.random_weights import make_random_model_detect
 
-from helpers import COCO_SAMPLE, tiny_cfg
+from tests.support.configs import tiny_cfg
+from tests.support.paths import COCO_SAMPLE
 
 TEST_DEV = "panfpn_test_coco_test_dev_style"
 IMAGE_INFO = COCO_SAMPLE / "images_info_examples.json"  # images (+ categories), no annotations
@@ -40,8 +41,8 @@ def test_registers_images_only(test_dev):
 def test_build_evaluator_writes_a_submission_only(test_dev, tmp_path):
     cfg = tiny_cfg("Base-PanFPN.yaml", "OUTPUT_DIR", str(tmp_path))
     (evaluator,) = build_evaluator(cfg, test_dev)._evaluators
-    assert isinstance(evaluator, PanFPNPanopticEvaluator) and evaluator._write_panoptic_png
-    assert evaluator._output_dir == str(tmp_path / "inference" / test_dev)
+    assert isinstance(evaluator, PanFPNPanopticEvaluator) and evaluator._writer is not None
+    assert evaluator._writer.output_dir == str(tmp_path / "inference" / test_dev)
     cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED = False
     with pytest.raises(ValueError, match="has no annotations.*COMBINE.ENABLED False"):
         build_evaluator(cfg, test_dev)

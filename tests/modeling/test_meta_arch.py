@@ -7,8 +7,9 @@ from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
 
 from panfpn_d2 import PanFPN
+from tests.support.configs import tiny_cfg
+from tests.support.training import make_training_inputs
 from panfpn_d2.tools.random_weights import make_random_model_detect
-from helpers import make_training_inputs, tiny_cfg
 
 INSTANCE_LOSSES = {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask"}
 

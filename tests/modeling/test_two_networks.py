@@ -14,7 +14,7 @@ from panfpn_d2.evaluation import PanFPNPanopticEvaluator
 from panfpn_d2.modeling.meta_arch import panoptic_output
 from panfpn_d2.modeling.two_networks import PanFPNTwoNetworks, resolve_config_path
 
-from engine.toy_helpers import toy_cfg
+from tests.support.configs import toy_cfg
 
 # Low thresholds so that networks trained for 3 iterations still detect, and the merge has work.
 DETECT = ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0, "MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH", 0.0]
