@@ -1,8 +1,7 @@
 """Helpers of the export and runtime tests: models exported from a config, and the panoptic
-maps of the eager model and of the runtime compared by category."""
+maps of the eager model and of the runtime."""
 from pathlib import Path
 
-import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data.detection_utils import read_image
@@ -51,19 +50,6 @@ def runtime_panoptic(model_dir, image_paths, input_format="BGR"):
     """{image path: (id map, segments)} of the ONNX Runtime predictor."""
     predictor = PanopticPredictor(OnnxPanFPN(str(model_dir), num_threads=2))
     return {path: predictor.predict(runtime_read_image(str(path), input_format)) for path in image_paths}
-
-
-def category_map(id_map: np.ndarray, segments) -> np.ndarray:
-    """Each pixel's (isthing, category) as one integer: 0 unassigned, thing c -> -(c + 1), stuff c -> c + 1."""
-    lookup = np.zeros(max([0] + [s["id"] for s in segments]) + 1, dtype=np.int64)
-    for s in segments:
-        lookup[s["id"]] = -(s["category_id"] + 1) if s["isthing"] else s["category_id"] + 1
-    return lookup[id_map]
-
-
-def category_agreement(expected, actual) -> float:
-    """The fraction of pixels whose segment has the same category (and thing/stuff kind) in both."""
-    return float(np.mean(category_map(*expected) == category_map(*actual)))
 
 
 def export(cfg, export_format, output_dir) -> Path:

@@ -1,14 +1,14 @@
 """The ONNX export run by the torch-free runtime gives the eager model's panoptic output."""
 import numpy as np
-import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
 from panfpn_d2.export.graph import PanFPNExportGraph
+from panfpn_d2.export.parity import category_agreement
 from panfpn_lite.runtime.model import OnnxPanFPN
 
-from export_helpers import COCO_IMAGES, category_agreement, eager_panoptic, runtime_panoptic
+from export_helpers import COCO_IMAGES, eager_panoptic, runtime_panoptic
 
 
 def assert_panoptic_parity(cfg, model_dir, images):
