@@ -67,8 +67,7 @@ class OnnxPanFPN:
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
-        # ONNX Runtime reports its own errors without the file name; a truncated or foreign file
-        # fails here, before any image is read.
+        # Quiet: a load failure is re-raised below with the file's name, before any image is read.
         options.log_severity_level = 4
         try:
             self.session = onnxruntime.InferenceSession(

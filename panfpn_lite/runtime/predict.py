@@ -16,9 +16,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .merge import merge_panoptic
-from .model import ModelFileError, OnnxPanFPN
+from .model import OnnxPanFPN
 from .postprocess import paste_masks, rescale_boxes, semantic_labels
-from .preprocess import ImageReadError, read_image, resize_for_model
+from .preprocess import read_image, resize_for_model
 from .writer import write_panoptic_predictions
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -118,7 +118,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 }
             )
         written = write_panoptic_predictions(args.output, predictions, predictor.metadata["dataset"]["categories"])
-    except (ModelFileError, ImageReadError, FileNotFoundError, ValueError, OSError) as e:
+    except (ValueError, OSError) as e:  # ModelFileError and ImageReadError are ValueErrors
         parser.exit(1, f"panfpn-predict: error: {e}\n")
     print(f"wrote {len(written)} files to {args.output}")
     return 0
