@@ -14,11 +14,10 @@ are also written in COCO panoptic format: ``DIR/panoptic_predictions/<name>.png`
 ``DIR/panoptic_predictions.json`` (dataset category ids).
 """
 import argparse
-import glob
 import json
 import logging
 import os
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -31,42 +30,15 @@ from detectron2.utils.logger import setup_logger
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
+from panfpn_lite.runtime.inputs import image_paths
+
 from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
 from ..evaluation.segment_codec import write_panoptic_png
 from .cli import add_config_arguments, load_config
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_FOURCC = "mp4v"
-
-
-def image_paths(inputs: Sequence[str]) -> List[str]:
-    """The image files named by ``inputs``: files, folders (their images) or glob patterns."""
-    paths = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = sorted(
-                os.path.join(item, name)
-                for name in os.listdir(item)
-                if name.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        elif os.path.isfile(item):
-            found = [item]
-        else:
-            found = sorted(glob.glob(os.path.expanduser(item)))
-        if not found:
-            raise FileNotFoundError(f"--input {item!r}: no image file, folder of images or glob match")
-        paths.extend(found)
-    names: Dict[str, str] = {}
-    for path in paths:
-        name = os.path.basename(path)
-        if name in names and names[name] != path:
-            raise ValueError(
-                f"--input: {names[name]!r} and {path!r} would both be written to the output as {name!r}"
-            )
-        names[name] = path
-    return list(names.values())
 
 
 def semantic_label_metadata(metadata, thing_mode: str) -> Metadata:

@@ -8,20 +8,18 @@ panoptic layout of the demo's ``--write-panoptic``: ``OUT/panoptic_predictions.j
 predicted before anything is written, so an error leaves OUT as it was.
 """
 import argparse
-import glob
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
+from .inputs import image_paths
 from .merge import merge_panoptic
 from .model import OnnxPanFPN
 from .postprocess import paste_masks, rescale_boxes, semantic_labels
 from .preprocess import read_image, resize_for_model
 from .writer import write_panoptic_predictions
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class PanopticPredictor:
@@ -63,28 +61,6 @@ class PanopticPredictor:
             False: dict(dataset["stuff_contiguous_to_dataset_id"]),
         }
         return [dict(s, category_id=to_dataset_id[s["isthing"]][s["category_id"]]) for s in segments]
-
-
-def image_paths(inputs: Sequence[str]) -> List[str]:
-    """The image files named by ``inputs``: files, folders (their images) or glob patterns;
-    two inputs of the same file name would overwrite each other's output, so they are an error."""
-    paths = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = sorted(os.path.join(item, n) for n in os.listdir(item) if n.lower().endswith(IMAGE_EXTENSIONS))
-        elif os.path.isfile(item):
-            found = [item]
-        else:
-            found = sorted(glob.glob(os.path.expanduser(item)))
-        if not found:
-            raise FileNotFoundError(f"--input {item!r}: no image file, folder of images or glob match")
-        paths.extend(found)
-    by_name: Dict[str, str] = {}
-    for path in paths:
-        name = os.path.basename(path)
-        if by_name.setdefault(name, path) != path:
-            raise ValueError(f"--input: {by_name[name]!r} and {path!r} would both be written as {name!r}")
-    return list(by_name.values())
 
 
 def get_parser() -> argparse.ArgumentParser:
