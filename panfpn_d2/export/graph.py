@@ -16,6 +16,7 @@ Where the graph is cut, and why:
   semantic upsampling, crop and resize to the original size, and the panoptic merge.
 """
 import torch
+from detectron2.modeling.roi_heads import StandardROIHeads
 from torch import nn
 
 from ..modeling.meta_arch import PanFPN
@@ -36,7 +37,13 @@ class PanFPNExportGraph(nn.Module):
                 "export needs a PanFPN with both branches: MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT and "
                 "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT must both be > 0"
             )
-        if not getattr(model.roi_heads, "mask_on", False):
+        if not isinstance(model.roi_heads, StandardROIHeads):
+            # The graph calls its box branch and mask pooler/head directly (see forward).
+            raise ValueError(
+                f"export supports StandardROIHeads and its subclasses (MODEL.ROI_HEADS.NAME), got "
+                f"{type(model.roi_heads).__name__}"
+            )
+        if not model.roi_heads.mask_on:
             raise ValueError("export needs the mask head: MODEL.MASK_ON must be True")
         self.model = model.eval()
 
