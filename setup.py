@@ -11,9 +11,11 @@ setup(
     install_requires=["hotcoco==1.3.0", "pycocotools", "fvcore", "numpy", "Pillow"],
     extras_require={
         # panfpn-predict alone: `pip install --no-deps .` then these and numpy, Pillow (docs/deployment.md).
-        "runtime": ["onnxruntime>=1.17"],
-        # onnx 1.17 is the last release that imports with numpy 1.x and 2.x alike.
-        "export": ["onnx>=1.16,<1.18"],
+        # 1.19 is the first built for numpy 2; 1.32 checked with numpy 1.23.5 and 2.4.6.
+        "runtime": ["onnxruntime>=1.19"],
+        # torch.onnx.export imports onnx. 1.17 checked with numpy 1.23.5 and 2.4.6; 1.23 (through
+        # ml_dtypes 0.6) fails to import with numpy 1.23.
+        "export": ["onnx>=1.17,<1.18"],
     },
     entry_points={"console_scripts": ["panfpn-predict=panfpn_lite.runtime.predict:main"]},
 )
