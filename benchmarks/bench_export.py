@@ -29,7 +29,7 @@ from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_vs_detectron2 import DEFAULT_CONFIG, GENERATED_IMAGE_SIZE, QUICK_OPTS, SAMPLE_IMAGES  # noqa: E402
+from bench_vs_detectron2 import GENERATED_IMAGE_SIZE, QUICK_OPTS, SAMPLE_IMAGES, benchmark_parser  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
 from panfpn_d2.export.parity import category_agreement  # noqa: E402
@@ -87,15 +87,9 @@ def time_predictors(predictors, images, repeats: int):
 
 
 def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", default=str(DEFAULT_CONFIG))
-    parser.add_argument("--short-side", type=int, default=800)
-    parser.add_argument("--max-size", type=int, default=1333)
-    parser.add_argument("--generated-images", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the images (after one warm-up)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="tiny model, 128-pixel short side, 1 repeat")
+    parser = benchmark_parser(
+        __doc__, short_side=800, max_size=1333, repeats=3, threads_help="torch and ONNX Runtime threads"
+    )
     parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
