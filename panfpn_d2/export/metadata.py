@@ -11,7 +11,7 @@ from detectron2.data import MetadataCatalog
 import panfpn_d2
 from panfpn_lite.runtime.model import FORMAT_VERSION, INPUT_NAME, METADATA_FILE, MODEL_FILES, OUTPUT_NAMES
 
-from ..tools.demo import dataset_categories
+from ..evaluation.panoptic_evaluation import dataset_categories
 from .onnx import OPSET_VERSION
 
 
