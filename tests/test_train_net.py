@@ -76,3 +76,17 @@ def test_shipped_toy_config_learns_things_and_stuff(tmp_path):
     assert final["panoptic_seg/PQ_st"] > 45
     assert final["panoptic_seg/PQ_th"] > 25
     assert final["panoptic_seg/PQ"] > 35
+
+
+def test_eval_only_with_tta_reports_tta_results_next_to_the_plain_ones(trained):
+    """One scale at the test size without flip: the TTA model is the plain one, so are its metrics."""
+    tmp_path, _ = trained
+    weights = tmp_path / "out" / "model_final.pth"
+    log = train_net(tmp_path, "--eval-only", *SMALL, "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "tta"),
+                    "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(64,)", "TEST.AUG.FLIP", "False")
+    assert "Running inference with test-time augmentation" in log
+    table = log[log.index("Test-time augmentation:"):].splitlines()[1:]
+    rows = {row.split()[0]: row.split()[1:] for row in table if row.split() and "/" in row.split()[0]}
+    for key in ("panoptic_seg/PQ", "panoptic_seg/PQ_th", "panoptic_seg/PQ_st", "sem_seg/mIoU", "segm/AP"):
+        plain, tta, difference = rows[key]
+        assert plain == tta and difference in ("+0.000", "-0.000", "+nan"), (key, rows[key])

@@ -2,5 +2,6 @@
 from .meta_arch import PanFPN
 from .panoptic_merge import combine_semantic_and_instance_outputs
 from .semantic_head import PanFPNSemSegHead
+from .test_time_augmentation import PanFPNWithTTA
 
-__all__ = ["PanFPN", "PanFPNSemSegHead", "combine_semantic_and_instance_outputs"]
+__all__ = ["PanFPN", "PanFPNSemSegHead", "PanFPNWithTTA", "combine_semantic_and_instance_outputs"]
