@@ -21,6 +21,7 @@ format, in percent. Per-class keys use "-" as detectron2's do.
   (+ iIoU-<class>, IoU_category-/iIoU_category-<category>) to ``sem_seg``;
   ``PanFPNCityscapesInstanceEvaluator`` -> ``{"segm_cityscapes": {AP, AP50, AP-<class>}}``.
 * ``build_evaluator(cfg, dataset_name, output_folder)`` picks those the model config produces
+  (``build_panoptic_fpn_evaluators`` the same from plain arguments, for lazy configs)
   (the Cityscapes ones too on "cityscapes_panoptic_seg" datasets), merging dicts of one task.
 * ``python -m panfpn_d2.evaluation.pq`` is panopticapi's PQ command line (and ``pq_compute``).
 
@@ -32,6 +33,7 @@ import importlib
 # public name -> the submodule that defines it
 _EXPORTS = {
     "build_evaluator": "build",
+    "build_panoptic_fpn_evaluators": "build",
     "PanFPNCityscapesInstanceEvaluator": "cityscapes_evaluation",
     "PanFPNCityscapesSemSegEvaluator": "cityscapes_evaluation",
     "PanFPNInstanceEvaluator": "instance_evaluation",

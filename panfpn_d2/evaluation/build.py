@@ -48,6 +48,32 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
     """
+    return build_panoptic_fpn_evaluators(
+        dataset_name,
+        has_semantic=cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT != 0,
+        has_instances=cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT != 0,
+        panoptic=cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+        thing_mode=cfg.MODEL.PANFPN.SEM_SEG_THING_MODE,
+        output_folder=output_folder,
+        write_panoptic_png=cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG,
+        temp_root=cfg.MODEL.PANFPN.EVAL_TEMP_ROOT or None,
+    )
+
+
+def build_panoptic_fpn_evaluators(
+    dataset_name: str,
+    *,
+    has_semantic: bool,
+    has_instances: bool,
+    panoptic: bool = True,
+    thing_mode: str = "other",
+    output_folder: Optional[str] = None,
+    write_panoptic_png: bool = False,
+    temp_root: Optional[str] = None,
+) -> MergingDatasetEvaluators:
+    """:func:`build_evaluator` without a yacs config (for lazy configs): the model's branches
+    (lambda_s != 0, lambda_i != 0), its merge (COMBINE.ENABLED), MODEL.PANFPN.SEM_SEG_THING_MODE,
+    EVAL_WRITE_PANOPTIC_PNG and EVAL_TEMP_ROOT (None: the system's temporary folder)."""
     metadata = MetadataCatalog.get(dataset_name)
     evaluator_type = getattr(metadata, "evaluator_type", None)
     if evaluator_type not in EVALUATOR_TYPES:
@@ -55,16 +81,13 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             f"dataset {dataset_name!r}: metadata evaluator_type is {evaluator_type!r}; "
             f"build_evaluator supports {EVALUATOR_TYPES}"
         )
-    has_semantic = cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT != 0
-    has_instances = cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT != 0
     if not has_semantic and not has_instances:
         raise ValueError(
-            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0: "
+            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0 "
+            "(has_semantic and has_instances are False): "
             "the model has no branch to evaluate"
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
-    temp_root = cfg.MODEL.PANFPN.EVAL_TEMP_ROOT or None
-    thing_mode = cfg.MODEL.PANFPN.SEM_SEG_THING_MODE
     evaluators = []
     if has_semantic:
         evaluators.append(PanFPNSemSegEvaluator(dataset_name, thing_mode))
@@ -75,12 +98,12 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         evaluators.append(PanFPNInstanceEvaluator(dataset_name))
         if is_cityscapes:
             evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name, temp_root=temp_root))
-    if has_semantic and has_instances and cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
+    if has_semantic and has_instances and panoptic:
         evaluators.append(
             PanFPNPanopticEvaluator(
                 dataset_name,
                 output_dir=output_folder,
-                write_panoptic_png=cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG,
+                write_panoptic_png=write_panoptic_png,
             )
         )
     return MergingDatasetEvaluators(evaluators)

@@ -311,23 +311,29 @@ def _dataset_metadata(cfg):
 
 
 def semantic_label_to_category(cfg) -> Optional[List[int]]:
+    """:func:`label_to_stuff_category` of the configured semantic branch (None without one), for the
+    dataset of DATASETS.TRAIN[0] (or DATASETS.TEST[0])."""
+    if cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT <= 0:
+        return None
+    name, _ = _dataset_metadata(cfg)
+    return label_to_stuff_category(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, cfg.MODEL.PANFPN.SEM_SEG_THING_MODE, name)
+
+
+def label_to_stuff_category(num_classes: int, thing_mode: str, dataset_name: Optional[str]) -> List[int]:
     """
     For each semantic label, the stuff category (contiguous id) of its panoptic
     segment, or -1 to discard it: in "other" mode label 0 (all things) is
     discarded and stuff labels are the stuff ids; in "all" mode every thing
-    label is discarded and stuff labels map through the dataset's category order.
+    label is discarded and stuff labels map through ``dataset_name``'s category order.
     """
-    if cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT <= 0:
-        return None
-    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-    if cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "other":
+    if thing_mode == "other":
         return [-1] + list(range(1, num_classes))
-    name, meta = _dataset_metadata(cfg)
+    meta = MetadataCatalog.get(dataset_name) if dataset_name else None
     category_ids = meta.get("category_dataset_ids", None) if meta is not None else None
     if category_ids is None:
         raise ValueError(
             "MODEL.PANFPN.SEM_SEG_THING_MODE='all' needs the dataset's category order: "
-            f"metadata 'category_dataset_ids' of {name!r} (DATASETS.TRAIN[0]) is missing; "
+            f"metadata 'category_dataset_ids' of {dataset_name!r} (DATASETS.TRAIN[0]) is missing; "
             "register the dataset with panfpn_d2.data.register_panoptic_dataset"
         )
     stuff_ids = meta.stuff_dataset_id_to_contiguous_id
