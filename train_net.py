@@ -1,14 +1,17 @@
 #!/usr/bin/env python
-"""Train or evaluate Panoptic FPN: ``python train_net.py --config-file CONFIG [--eval-only] [KEY VALUE ...]``."""
+"""Train or evaluate Panoptic FPN: ``python train_net.py --config-file CONFIG [--eval-only] [KEY VALUE ...]``,
+or with a LazyConfig ``.py`` file and ``key=value`` overrides."""
 import logging
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, launch
 
-from panfpn_d2.engine import Trainer, setup_cfg, tta_comparison
+from panfpn_d2.engine import Trainer, lazy, setup_cfg, tta_comparison
 
 
 def main(args):
+    if args.config_file.endswith(".py"):
+        return lazy.main(args)
     cfg = setup_cfg(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)

@@ -17,10 +17,10 @@ SMALL = [
 ]
 
 
-def train_net(tmp_path, *args):
+def train_net(tmp_path, *args, config=REPO_ROOT / "configs/Toy-PanopticSegmentation/panfpn_toy.yaml"):
+    """Run train_net.py in ``tmp_path`` on the toy dataset at ``tmp_path / "toy"``; its log."""
     env = dict(os.environ, PANFPN_TOY_ROOT=str(tmp_path / "toy"), OMP_NUM_THREADS="2")
-    cmd = [sys.executable, str(REPO_ROOT / "train_net.py"),
-           "--config-file", str(REPO_ROOT / "configs/Toy-PanopticSegmentation/panfpn_toy.yaml"), *args]
+    cmd = [sys.executable, str(REPO_ROOT / "train_net.py"), "--config-file", str(config), *args]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr

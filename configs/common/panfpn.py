@@ -54,7 +54,10 @@ model = L(PanFPN)(
         in_features=["p2", "p3", "p4", "p5", "p6"],
         head=L(StandardRPNHead)(in_channels="${...backbone.out_channels}", num_anchors=3),
         anchor_generator=L(DefaultAnchorGenerator)(
-            sizes=[[32], [64], [128], [256], [512]], aspect_ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64], offset=0.0
+            sizes=[[32], [64], [128], [256], [512]],
+            aspect_ratios=[0.5, 1.0, 2.0],
+            strides=[4, 8, 16, 32, 64],
+            offset=0.0,
         ),
         anchor_matcher=L(Matcher)(thresholds=[0.3, 0.7], labels=[0, -1, 1], allow_low_quality_matches=True),
         box2box_transform=L(Box2BoxTransform)(weights=[1.0, 1.0, 1.0, 1.0]),

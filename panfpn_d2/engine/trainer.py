@@ -120,6 +120,10 @@ def setup_cfg(args):
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
-    # default_setup logs detectron2's loggers only: the plugin's go to the same console and log.txt.
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="panfpn_d2")
+    setup_plugin_logger(cfg.OUTPUT_DIR)
     return cfg
+
+
+def setup_plugin_logger(output_dir: str) -> None:
+    """default_setup logs detectron2's loggers only: the plugin's go to the same console and log.txt."""
+    setup_logger(output_dir, distributed_rank=comm.get_rank(), name="panfpn_d2")

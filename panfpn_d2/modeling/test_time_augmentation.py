@@ -111,7 +111,7 @@ class PanFPNWithTTA(nn.Module):
             merged.pred_masks = self.average_masks(merged, raws, transforms)
         return detector_postprocess(merged, *output_size)
 
-    def average_masks(self, merged: Instances, raws: List[RawInference], transforms: List[TransformList]) -> torch.Tensor:
+    def average_masks(self, merged: Instances, raws: List[RawInference], transforms: List[TransformList]):
         """The mask head's (N, 1, M, M) probabilities for the merged boxes, averaged over the augmentations."""
         masks = []
         for raw, transform in zip(raws, transforms):
@@ -131,7 +131,9 @@ class PanFPNWithTTA(nn.Module):
 def check_invertible(transform: TransformList) -> TransformList:
     unsupported = [type(t).__name__ for t in transform.transforms if not isinstance(t, INVERTIBLE_TRANSFORMS)]
     if unsupported:
-        raise ValueError(f"PanFPNWithTTA maps outputs back through resizes and horizontal flips only, got {unsupported}")
+        raise ValueError(
+            f"PanFPNWithTTA maps outputs back through resizes and horizontal flips only, got {unsupported}"
+        )
     return transform
 
 

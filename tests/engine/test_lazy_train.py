@@ -1,0 +1,87 @@
+"""train_net.py with a LazyConfig .py file: a tiny toy run end to end, resume, and bad overrides."""
+import json
+
+import pytest
+
+from panfpn_d2.data.toy import generate_toy_dataset
+from panfpn_d2.engine.lazy import load_lazy_config
+
+from helpers import CONFIGS
+from test_train_net import train_net as toy_train_net
+
+LAZY_TOY = CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.py"
+# The lazy twins of toy_helpers.TOY_TRAIN_OPTS: 64 px images, a slimmer model, one image per batch.
+TINY = [
+    "train.device=cpu", "train.init_checkpoint=", "train.checkpointer.period=2",
+    "dataloader.train.total_batch_size=1", "dataloader.train.num_workers=0", "dataloader.test.num_workers=0",
+    "dataloader.train.mapper.augmentations.0.short_edge_length=[64]", "dataloader.train.mapper.augmentations.0.max_size=64",
+    "dataloader.test.mapper.augmentations.0.short_edge_length=64", "dataloader.test.mapper.augmentations.0.max_size=64",
+    "model.backbone.out_channels=32", "model.sem_seg_head.conv_dims=32", "model.roi_heads.box_head.fc_dims=[64,64]",
+    "model.roi_heads.box_predictor.input_shape.channels=64", "model.roi_heads.mask_head.conv_dims=[16,16,16]",
+    "model.roi_heads.batch_size_per_image=32", "model.proposal_generator.post_nms_topk=[64,64]",
+]
+
+
+def train_net(tmp_path, *args):
+    return toy_train_net(tmp_path, *args, config=LAZY_TOY)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("lazy_train")
+    generate_toy_dataset(tmp_path / "toy", num_train=4, num_val=2, size=64)
+    log = train_net(tmp_path, *TINY, "train.max_iter=4", f"train.output_dir={tmp_path / 'out'}")
+    return tmp_path, log
+
+
+def test_lazy_toy_run_trains_checkpoints_and_writes_the_panoptic_metrics(trained):
+    tmp_path, log = trained
+    assert "Starting training from iteration 0" in log and "copypaste: PQ,SQ,RQ,PQ_th" in log
+    out = tmp_path / "out"
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+    assert {p.name for p in out.glob("*.pth")} == {"model_0000001.pth", "model_0000003.pth", "model_final.pth"}
+    assert not list(out.glob(".*.tmp"))  # every checkpoint written whole, then renamed (AtomicCheckpointer)
+    final = json.loads((out / "metrics.json").read_text().splitlines()[-1])
+    assert final["iteration"] == 4
+    for key in ("panoptic_seg/PQ", "panoptic_seg/PQ_th", "panoptic_seg/PQ_st", "sem_seg/mIoU", "segm/AP", "bbox/AP"):
+        assert key in final, key
+
+
+def test_lazy_resume_continues_from_the_last_checkpoint_with_its_optimizer_state(trained):
+    import torch
+
+    tmp_path, _ = trained
+    saved = torch.load(tmp_path / "out" / "model_final.pth", map_location="cpu", weights_only=False)
+    assert saved["iteration"] == 3 and saved["trainer"]["optimizer"]["state"]  # SGD momentum buffers
+    log = train_net(tmp_path, "--resume", *TINY, "train.max_iter=6", f"train.output_dir={tmp_path / 'out'}")
+    assert "Starting training from iteration 4" in log
+
+
+def test_lazy_eval_only_evaluates_the_given_checkpoint(trained):
+    tmp_path, _ = trained
+    log = train_net(tmp_path, "--eval-only", *TINY, f"train.init_checkpoint={tmp_path / 'out' / 'model_final.pth'}",
+                    f"train.output_dir={tmp_path / 'eval'}")
+    assert "Starting training" not in log and "copypaste: mIoU,fwIoU" in log
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.max_iters=10", "has no key 'train.max_iters'"),
+    ("model.roi_heads.num_clases=3", "has no key 'model.roi_heads.num_clases'"),
+    ("train.max_iter=ten", "train.max_iter is an int (now 600), got 'ten'"),
+    ("train.max_iter=1.5", "train.max_iter is an int (now 600), got 1.5"),
+    ("train.amp.enabled=1", "train.amp.enabled is a bool (now False), got 1"),
+    ("optimizer.lr=fast", "optimizer.lr is a number (now 0.04), got 'fast'"),
+    ("train.device=0", "train.device is a string (now 'cpu'), got 0"),
+    ("dataloader.train.mapper.augmentations.0.short_edge_length=64", "is a list"),
+])
+def test_bad_override_is_an_error_naming_the_key(override, message):
+    with pytest.raises(ValueError, match="override") as error:
+        load_lazy_config(str(LAZY_TOY), ["train.max_iter=8", override])
+    assert message in str(error.value) and override in str(error.value)
+
+
+def test_good_overrides_are_applied():
+    cfg = load_lazy_config(str(LAZY_TOY), ["train.max_iter=8", "optimizer.lr=1", "train.output_dir=/tmp/x",
+                                           "dataloader.train.mapper.augmentations.0.short_edge_length=[64,96]"])
+    assert (cfg.train.max_iter, cfg.optimizer.lr, cfg.train.output_dir) == (8, 1, "/tmp/x")
+    assert list(cfg.dataloader.train.mapper.augmentations[0].short_edge_length) == [64, 96]
