@@ -1,9 +1,15 @@
-"""train_net.py with a LazyConfig .py file: a tiny toy run end to end, resume, and bad overrides."""
+"""train_net.py with a LazyConfig .py file: a tiny toy run end to end, resume, eval-only, bad overrides,
+and the non-finite loss check."""
+import itertools
 import json
 
 import pytest
+import torch
+from detectron2.config import LazyCall as L
+from detectron2.evaluation import DatasetEvaluators
 
 from panfpn_d2.data.toy import generate_toy_dataset
+from panfpn_d2.engine import lazy
 from panfpn_d2.engine.lazy import load_lazy_config
 
 from helpers import CONFIGS
@@ -48,8 +54,6 @@ def test_lazy_toy_run_trains_checkpoints_and_writes_the_panoptic_metrics(trained
 
 
 def test_lazy_resume_continues_from_the_last_checkpoint_with_its_optimizer_state(trained):
-    import torch
-
     tmp_path, _ = trained
     saved = torch.load(tmp_path / "out" / "model_final.pth", map_location="cpu", weights_only=False)
     assert saved["iteration"] == 3 and saved["trainer"]["optimizer"]["state"]  # SGD momentum buffers
@@ -85,3 +89,24 @@ def test_good_overrides_are_applied():
                                            "dataloader.train.mapper.augmentations.0.short_edge_length=[64,96]"])
     assert (cfg.train.max_iter, cfg.optimizer.lr, cfg.train.output_dir) == (8, 1, "/tmp/x")
     assert list(cfg.dataloader.train.mapper.augmentations[0].short_edge_length) == [64, 96]
+
+
+class NaNLoss(torch.nn.Module):
+    """A model whose loss is NaN from the first step."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, batched_inputs):
+        return {"loss_sem_seg": self.weight * float("nan")}
+
+
+def test_lazy_training_stops_at_a_non_finite_loss_before_stepping(tmp_path):
+    cfg = load_lazy_config(str(LAZY_TOY), [f"train.output_dir={tmp_path}", "train.max_iter=3"])
+    cfg.model = L(NaNLoss)()
+    cfg.dataloader.train = L(itertools.repeat)(object=[{}])  # an empty batch, forever
+    cfg.dataloader.evaluator = L(DatasetEvaluators)(evaluators=[])
+    with pytest.raises(FloatingPointError, match=r"Non-finite loss at iteration 0: loss_sem_seg = nan \(rank 0\)"):
+        lazy.train(cfg, resume=False)
+    assert not list(tmp_path.glob("*.pth"))
