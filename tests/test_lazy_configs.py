@@ -94,7 +94,10 @@ def test_lazy_config_has_the_yaml_recipe(name):
     lazy.optimizer.params.model = model
     yaml_optimizer, lazy_optimizer = build_optimizer(cfg, model), instantiate(lazy.optimizer)
     assert type(lazy_optimizer) is type(yaml_optimizer)
-    assert lazy_optimizer.state_dict()["param_groups"] == yaml_optimizer.state_dict()["param_groups"]
+    # "foreach" picks torch's kernel, not the arithmetic: detectron2 after v0.6 sets it, its lazy configs do not
+    def groups(optimizer):
+        return [{k: v for k, v in group.items() if k != "foreach"} for group in optimizer.state_dict()["param_groups"]]
+    assert groups(lazy_optimizer) == groups(yaml_optimizer)
     yaml_schedule, lazy_schedule = build_lr_scheduler(cfg, yaml_optimizer)._multiplier, instantiate(lazy.lr_multiplier)
     iterations = [0, 1, 50, 99, 100, 999, 1000, *cfg.SOLVER.STEPS, *(s - 1 for s in cfg.SOLVER.STEPS)]
     for iteration in [i for i in iterations if i < cfg.SOLVER.MAX_ITER] + [cfg.SOLVER.MAX_ITER - 1]:
