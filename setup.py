@@ -4,7 +4,8 @@ setup(
     name="panfpn_d2",
     version="0.1.0",
     description="Panoptic Feature Pyramid Networks (Kirillov et al., CVPR 2019) as a detectron2 plugin",
-    packages=find_packages(include=["panfpn_d2", "panfpn_d2.*"]),
+    packages=find_packages(include=["panfpn_d2", "panfpn_d2.*", "panfpn_lite", "panfpn_lite.*"]),
+    entry_points={"console_scripts": ["panfpn-pq=panfpn_lite.pq:main"]},
     python_requires=">=3.8",
     # torch and detectron2 are not listed: users bring their own builds (docs/install.md;
     # scripts/setup.sh installs them on a machine that has neither).

@@ -38,7 +38,7 @@ from bench_merge import cpu_model  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
 from panfpn_d2.modeling import meta_arch as panfpn_meta_arch  # noqa: E402
-from panfpn_d2.tools.cli import load_config  # noqa: E402
+from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
 from panfpn_d2.tools.timing import ComponentTimer  # noqa: E402
 

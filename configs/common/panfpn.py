@@ -3,7 +3,6 @@
 # LR 0.02, 90k iterations). The configs beside the YAMLs import these five objects and change them.
 from detectron2.config import LazyCall as L
 from detectron2.data import (
-    MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
@@ -31,8 +30,12 @@ from torch.optim import SGD
 from panfpn_d2.data import PanFPNDatasetMapper
 from panfpn_d2.evaluation import build_panoptic_fpn_evaluators
 from panfpn_d2.modeling import PanFPN, PanFPNSemSegHead
-from panfpn_d2.modeling.meta_arch import label_to_stuff_category
-from panfpn_d2.modeling.lazy_parts import fpn_shapes, resnet_stages
+from panfpn_d2.modeling.lazy_parts import (
+    dataset_semantic_label_to_category,
+    dataset_semantic_layout,
+    fpn_shapes,
+    resnet_stages,
+)
 
 FPN_LEVELS = ["p2", "p3", "p4", "p5"]  # the ROI heads' and the semantic branch's inputs, strides 4..32
 
@@ -112,8 +115,7 @@ model = L(PanFPN)(
     pixel_std=[1.0, 1.0, 1.0],
     input_format="BGR",
     instance_loss_weight=1.0,  # lambda_i
-    semantic_label_to_category=L(label_to_stuff_category)(
-        num_classes="${..sem_seg_head.num_classes}",
+    semantic_label_to_category=L(dataset_semantic_label_to_category)(
         # how thing pixels are labelled: "other" (one shared class, label 0) or "all" (one class per category);
         # the data mappers and the evaluators read it from here
         thing_mode="other",
@@ -133,8 +135,9 @@ dataloader = dict(
                 L(T.RandomFlip)(horizontal=True),
             ],
             image_format="${....model.input_format}",
-            thing_mode="${....model.semantic_label_to_category.thing_mode}",
-            metadata=L(MetadataCatalog.get)(name="${...dataset.names}"),
+            semantic_layout=L(dataset_semantic_layout)(
+                dataset_name="${...dataset.names}", thing_mode="${.....model.semantic_label_to_category.thing_mode}"
+            ),
         ),
         total_batch_size=16,
         num_workers=4,
@@ -145,7 +148,6 @@ dataloader = dict(
             is_train=False,
             augmentations=[L(T.ResizeShortestEdge)(short_edge_length=800, max_size=1333, sample_style="choice")],
             image_format="${....model.input_format}",
-            thing_mode="${....model.semantic_label_to_category.thing_mode}",
         ),
         num_workers=4,
     ),

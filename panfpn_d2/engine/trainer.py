@@ -5,14 +5,13 @@ import os
 import weakref
 from collections import OrderedDict
 
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, default_setup, hooks
 from detectron2.evaluation.testing import flatten_results_dict
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ..config import add_panfpn_config
+from ..config import load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_evaluator
 from ..modeling import PanFPNWithTTA
@@ -113,12 +112,9 @@ def tta_comparison(results) -> str:
 
 
 def setup_cfg(args):
-    """The config from ``--config-file`` and trailing ``KEY VALUE`` overrides, frozen and logged."""
-    cfg = get_cfg()
-    add_panfpn_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    """The config from ``--config-file`` and trailing ``KEY VALUE`` overrides (``load_config``), logged
+    and saved to OUTPUT_DIR by detectron2's ``default_setup``."""
+    cfg = load_config(args.config_file, args.opts)
     default_setup(cfg, args)
     setup_plugin_logger(cfg.OUTPUT_DIR)
     return cfg

@@ -1,8 +1,11 @@
 """Parts of Panoptic FPN that lazy configs (configs/common/panfpn.py) build with ``LazyCall``."""
 from typing import Dict, List
 
+from detectron2.data import MetadataCatalog
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, ResNet
+
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
 
@@ -49,3 +52,13 @@ def resnet_stages(
 def fpn_shapes(channels: int) -> Dict[str, ShapeSpec]:
     """The shapes of the FPN levels p2..p5 (strides 4..32) that the semantic branch reads."""
     return {f"p{level}": ShapeSpec(channels=channels, stride=2**level) for level in range(2, 6)}
+
+
+def dataset_semantic_layout(dataset_name: str, thing_mode: str) -> SemanticLabelLayout:
+    """The semantic label layout of ``thing_mode`` (MODEL.PANFPN.SEM_SEG_THING_MODE) on a registered dataset."""
+    return SemanticLabelLayout.from_metadata(MetadataCatalog.get(dataset_name), thing_mode)
+
+
+def dataset_semantic_label_to_category(dataset_name: str, thing_mode: str) -> List[int]:
+    """PanFPN's ``semantic_label_to_category``: the stuff contiguous id of each semantic label, or -1."""
+    return dataset_semantic_layout(dataset_name, thing_mode).stuff_contiguous_ids

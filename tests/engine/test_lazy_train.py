@@ -12,11 +12,11 @@ from panfpn_d2.data.toy import generate_toy_dataset
 from panfpn_d2.engine import lazy
 from panfpn_d2.engine.lazy import load_lazy_config
 
-from helpers import CONFIGS
-from test_train_net import train_net as toy_train_net
+from tests.support.paths import CONFIGS
+from tests.support.train_net import run_train_net
 
 LAZY_TOY = CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.py"
-# The lazy twins of toy_helpers.TOY_TRAIN_OPTS: 64 px images, a slimmer model, one image per batch.
+# The lazy twins of tests.support.configs.TOY_TRAIN_OPTS: 64 px images, a slimmer model, one image per batch.
 TINY = [
     "train.device=cpu", "train.init_checkpoint=", "train.checkpointer.period=2",
     "dataloader.train.total_batch_size=1", "dataloader.train.num_workers=0", "dataloader.test.num_workers=0",
@@ -28,15 +28,11 @@ TINY = [
 ]
 
 
-def train_net(tmp_path, *args):
-    return toy_train_net(tmp_path, *args, config=LAZY_TOY)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("lazy_train")
     generate_toy_dataset(tmp_path / "toy", num_train=4, num_val=2, size=64)
-    log = train_net(tmp_path, *TINY, "train.max_iter=4", f"train.output_dir={tmp_path / 'out'}")
+    log = run_train_net(tmp_path, LAZY_TOY, *TINY, "train.max_iter=4", f"train.output_dir={tmp_path / 'out'}")
     return tmp_path, log
 
 
@@ -57,13 +53,14 @@ def test_lazy_resume_continues_from_the_last_checkpoint_with_its_optimizer_state
     tmp_path, _ = trained
     saved = torch.load(tmp_path / "out" / "model_final.pth", map_location="cpu", weights_only=False)
     assert saved["iteration"] == 3 and saved["trainer"]["optimizer"]["state"]  # SGD momentum buffers
-    log = train_net(tmp_path, "--resume", *TINY, "train.max_iter=6", f"train.output_dir={tmp_path / 'out'}")
+    log = run_train_net(tmp_path, LAZY_TOY, "--resume", *TINY, "train.max_iter=6", f"train.output_dir={tmp_path / 'out'}")
     assert "Starting training from iteration 4" in log
 
 
 def test_lazy_eval_only_evaluates_the_given_checkpoint(trained):
     tmp_path, _ = trained
-    log = train_net(tmp_path, "--eval-only", *TINY, f"train.init_checkpoint={tmp_path / 'out' / 'model_final.pth'}",
+    weights = tmp_path / "out" / "model_final.pth"
+    log = run_train_net(tmp_path, LAZY_TOY, "--eval-only", *TINY, f"train.init_checkpoint={weights}",
                     f"train.output_dir={tmp_path / 'eval'}")
     assert "Starting training" not in log and "copypaste: mIoU,fwIoU" in log
 

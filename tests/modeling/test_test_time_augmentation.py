@@ -6,7 +6,7 @@ from detectron2.modeling import build_model
 from panfpn_d2.modeling import PanFPNWithTTA
 from panfpn_d2.tools.random_weights import make_random_model_detect
 
-from helpers import tiny_cfg
+from tests.support.configs import tiny_cfg
 
 SIZE = (64, 80)  # (H, W) of the test image, which the plain model sees unresized
 

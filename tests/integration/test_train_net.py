@@ -1,13 +1,11 @@
 """train_net.py end to end on a small toy dataset: train from scratch, evaluate, --eval-only, --resume."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from panfpn_d2.data.toy import generate_toy_dataset
-from helpers import REPO_ROOT
+from tests.support.paths import TOY_CONFIG
+from tests.support.train_net import run_train_net
 
 SMALL = [
     "SOLVER.MAX_ITER", "6", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2",
@@ -17,13 +15,8 @@ SMALL = [
 ]
 
 
-def train_net(tmp_path, *args, config=REPO_ROOT / "configs/Toy-PanopticSegmentation/panfpn_toy.yaml"):
-    """Run train_net.py in ``tmp_path`` on the toy dataset at ``tmp_path / "toy"``; its log."""
-    env = dict(os.environ, PANFPN_TOY_ROOT=str(tmp_path / "toy"), OMP_NUM_THREADS="2")
-    cmd = [sys.executable, str(REPO_ROOT / "train_net.py"), "--config-file", str(config), *args]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+def train_net(tmp_path, *args):
+    return run_train_net(tmp_path, TOY_CONFIG, *args)
 
 
 @pytest.fixture(scope="module")
