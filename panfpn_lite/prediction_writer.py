@@ -1,17 +1,31 @@
 """The one writer of panoptic predictions as COCO panoptic files: ``<output_dir>/panoptic_predictions/``
 (one PNG per image) and ``<output_dir>/panoptic_predictions.json``. The evaluator
-(TEST.WRITE_PANOPTIC_PNG) and the demo (``--write-panoptic``) both write through it.
+(TEST.WRITE_PANOPTIC_PNG), the demo (``--write-panoptic``) and ``panfpn-predict`` all write through it.
 """
 import json
 import os
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 
-from .panoptic_format import write_panoptic_png
+from .panoptic_format import segment_areas, segment_box, segment_info, write_panoptic_png
 
 PNG_SUBDIR = "panoptic_predictions"
 PREDICTIONS_JSON = "panoptic_predictions.json"
+
+
+def prediction_annotation(id_map: np.ndarray, segments: Sequence[dict], image_id) -> dict:
+    """The COCO panoptic annotation of a predicted segment-id map whose ``segments`` carry dataset
+    category ids (``id``, ``category_id``, optional ``score``); segments left empty are dropped."""
+    areas = segment_areas(id_map, [s["id"] for s in segments])
+    records = [
+        segment_info(
+            s["id"], s["category_id"], areas[int(s["id"])], bbox=segment_box(id_map == s["id"]), score=s.get("score")
+        )
+        for s in segments
+        if areas[int(s["id"])] > 0
+    ]
+    return {"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": records}
 
 
 class PanopticPredictionWriter:

@@ -14,10 +14,9 @@ are also written in COCO panoptic format: ``DIR/panoptic_predictions/<name>.png`
 ``DIR/panoptic_predictions.json`` (dataset category ids).
 """
 import argparse
-import glob
 import logging
 import os
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -29,8 +28,9 @@ from detectron2.utils.logger import setup_logger
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
-from panfpn_lite.panoptic_format import DatasetCategoryIds, segment_areas, segment_box, segment_info
-from panfpn_lite.prediction_writer import PanopticPredictionWriter
+from panfpn_lite.panoptic_format import DatasetCategoryIds
+from panfpn_lite.prediction_writer import PanopticPredictionWriter, prediction_annotation
+from panfpn_lite.runtime.inputs import image_paths
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 from ..config import load_config, semantic_layout
@@ -41,36 +41,7 @@ cv2 = import_extra("cv2", "demo", "panfpn_d2.tools.demo")
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_FOURCC = "mp4v"
-
-
-def image_paths(inputs: Sequence[str]) -> List[str]:
-    """The image files named by ``inputs``: files, folders (their images) or glob patterns."""
-    paths = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = sorted(
-                os.path.join(item, name)
-                for name in os.listdir(item)
-                if name.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        elif os.path.isfile(item):
-            found = [item]
-        else:
-            found = sorted(glob.glob(os.path.expanduser(item)))
-        if not found:
-            raise FileNotFoundError(f"--input {item!r}: no image file, folder of images or glob match")
-        paths.extend(found)
-    names: Dict[str, str] = {}
-    for path in paths:
-        name = os.path.basename(path)
-        if name in names and names[name] != path:
-            raise ValueError(
-                f"--input: {names[name]!r} and {path!r} would both be written to the output as {name!r}"
-            )
-        names[name] = path
-    return list(names.values())
 
 
 def semantic_label_metadata(metadata, layout: SemanticLabelLayout) -> Metadata:
@@ -108,19 +79,8 @@ def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata,
     dataset_ids = DatasetCategoryIds(
         metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
     )
-    areas = segment_areas(id_map, [s["id"] for s in segments_info])
-    segments = [
-        segment_info(
-            segment["id"],
-            dataset_ids.of_segment(segment, image_id),
-            areas[int(segment["id"])],
-            bbox=segment_box(id_map == segment["id"]),
-            score=segment.get("score"),
-        )
-        for segment in segments_info
-        if areas[int(segment["id"])] > 0
-    ]
-    return {"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": segments}
+    segments = [dict(s, category_id=dataset_ids.of_segment(s, image_id)) for s in segments_info]
+    return prediction_annotation(id_map, segments, image_id)
 
 
 class PanopticDemo:

@@ -74,3 +74,24 @@ def toy_cfg(root: Path, output_dir: Path, *opts):
     )
     cfg.defrost()
     return cfg
+
+
+def r50_cfg(meta_arch, head):
+    """The R50-FPN of detectron2's COCO Panoptic FPN (its model zoo's shapes), as ``meta_arch`` with
+    the semantic head ``head``: the parity tests build detectron2's and ours from it."""
+    cfg = tiny_cfg(
+        "COCO-PanopticSegmentation/panfpn_R_50_1x.yaml",
+        "MODEL.RESNETS.DEPTH", 50,
+        "MODEL.RESNETS.RES2_OUT_CHANNELS", 256,
+        "MODEL.RESNETS.STEM_OUT_CHANNELS", 64,
+        "MODEL.RESNETS.NORM", "FrozenBN",
+        "MODEL.FPN.NORM", "",
+        "MODEL.FPN.OUT_CHANNELS", 256,
+        "MODEL.SEM_SEG_HEAD.CONVS_DIM", 128,
+        "MODEL.ROI_BOX_HEAD.FC_DIM", 1024,
+        "MODEL.ROI_MASK_HEAD.CONV_DIM", 256,
+        "MODEL.RPN.POST_NMS_TOPK_TEST", 1000,
+        "MODEL.META_ARCHITECTURE", meta_arch,
+        "MODEL.SEM_SEG_HEAD.NAME", head,
+    )
+    return cfg
