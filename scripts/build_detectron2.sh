@@ -14,6 +14,10 @@ TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 
 [ -x "$PY" ] || python3 -m venv "$VENV"
+# Absolute from here on: the build runs in another folder.
+VENV="$(cd "$VENV" && pwd)"
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
 if "$PY" -c "from detectron2 import _C; assert _C.__file__.endswith('.so')" 2>/dev/null; then
   echo "build_detectron2: compiled detectron2 already in $VENV"
   exit 0

@@ -1,6 +1,6 @@
 from .checkpoint import AtomicCheckpointer, atomic_write
 from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer, check_losses_finite
-from .trainer import Trainer, setup_cfg
+from .trainer import Trainer, setup_cfg, tta_comparison
 
 __all__ = [
     "AtomicCheckpointer",
@@ -10,4 +10,5 @@ __all__ = [
     "atomic_write",
     "check_losses_finite",
     "setup_cfg",
+    "tta_comparison",
 ]

@@ -21,11 +21,12 @@ format, in percent. Per-class keys use "-" as detectron2's do.
   (+ iIoU-<class>, IoU_category-/iIoU_category-<category>) to ``sem_seg``;
   ``PanFPNCityscapesInstanceEvaluator`` -> ``{"segm_cityscapes": {AP, AP50, AP-<class>}}``.
 * ``build_evaluator(cfg, dataset_name, output_folder)`` picks those the model config produces
-  (the Cityscapes ones too on "cityscapes_panoptic_seg" datasets), merging dicts of one task.
+  (the Cityscapes ones too on "cityscapes_panoptic_seg" datasets), merging dicts of one task;
+  ``build_panoptic_fpn_evaluators`` the same from plain arguments, for lazy configs.
 * PQ of COCO panoptic files (``pq_compute``, the ``panfpn-pq`` command) lives in the torch-free
   ``panfpn_lite.pq``.
 """
-from .build import build_evaluator
+from .build import build_evaluator, build_panoptic_fpn_evaluators
 from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
 from .instance_evaluation import PanFPNInstanceEvaluator
 from .panoptic_evaluation import PanFPNPanopticEvaluator
@@ -33,6 +34,7 @@ from .semantic_evaluation import PanFPNSemSegEvaluator, semantic_metrics
 
 __all__ = [
     "build_evaluator",
+    "build_panoptic_fpn_evaluators",
     "PanFPNCityscapesInstanceEvaluator",
     "PanFPNCityscapesSemSegEvaluator",
     "PanFPNInstanceEvaluator",

@@ -56,6 +56,34 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
     """
+    if output_folder is None and not MetadataCatalog.get(dataset_name).get("has_annotations", True):
+        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+    return build_panoptic_fpn_evaluators(
+        dataset_name,
+        has_semantic=has_semantic_branch(cfg),
+        has_instances=has_instance_branch(cfg),
+        panoptic=cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+        thing_mode=cfg.MODEL.PANFPN.SEM_SEG_THING_MODE,
+        output_folder=output_folder,
+        write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
+        temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
+    )
+
+
+def build_panoptic_fpn_evaluators(
+    dataset_name: str,
+    *,
+    has_semantic: bool,
+    has_instances: bool,
+    panoptic: bool = True,
+    thing_mode: str = "other",
+    output_folder: Optional[str] = None,
+    write_panoptic_png: bool = False,
+    temp_root: Optional[str] = None,
+) -> MergingDatasetEvaluators:
+    """:func:`build_evaluator` without a yacs config (for lazy configs): the model's branches
+    (lambda_s > 0, lambda_i > 0), its merge (COMBINE.ENABLED), MODEL.PANFPN.SEM_SEG_THING_MODE,
+    TEST.WRITE_PANOPTIC_PNG and TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder)."""
     metadata = MetadataCatalog.get(dataset_name)
     evaluator_type = getattr(metadata, "evaluator_type", None)
     if evaluator_type not in EVALUATOR_TYPES:
@@ -63,28 +91,26 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             f"dataset {dataset_name!r}: metadata evaluator_type is {evaluator_type!r}; "
             f"build_evaluator supports {EVALUATOR_TYPES}"
         )
-    has_semantic = has_semantic_branch(cfg)
-    has_instances = has_instance_branch(cfg)
     if not has_semantic and not has_instances:
         raise ValueError(
-            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0: "
+            "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0 "
+            "(has_semantic and has_instances are False): "
             "the model has no branch to evaluate"
         )
     scope = "all" if has_semantic and has_instances else "things" if has_instances else "stuff"
     if not metadata.get("has_annotations", True):
         # Nothing to score (COCO test-dev): write the benchmark server's submission.
-        if not cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
+        if not panoptic:
             raise ValueError(
                 f"dataset {dataset_name!r} has no annotations: evaluating it writes panoptic predictions, "
                 "which MODEL.PANOPTIC_FPN.COMBINE.ENABLED False turns off"
             )
-        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        if not output_folder:
+            raise ValueError(f"dataset {dataset_name!r} has no annotations: its submission needs an output_folder")
         return MergingDatasetEvaluators(
             [PanFPNPanopticEvaluator(dataset_name, output_dir=output_folder, write_panoptic_png=True, scope=scope)]
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
-    temp_root = cfg.TEST.CITYSCAPES_TEMP_ROOT or None
-    thing_mode = cfg.MODEL.PANFPN.SEM_SEG_THING_MODE
     evaluators = []
     if has_semantic:
         evaluators.append(PanFPNSemSegEvaluator(dataset_name, thing_mode))
@@ -95,12 +121,12 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         evaluators.append(PanFPNInstanceEvaluator(dataset_name))
         if is_cityscapes:
             evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name, temp_root=temp_root))
-    if cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
+    if panoptic:
         evaluators.append(
             PanFPNPanopticEvaluator(
                 dataset_name,
                 output_dir=output_folder,
-                write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
+                write_panoptic_png=write_panoptic_png,
                 scope=scope,
             )
         )

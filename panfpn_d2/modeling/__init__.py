@@ -2,6 +2,13 @@
 from .meta_arch import PanFPN
 from .panoptic_merge import combine_semantic_and_instance_outputs
 from .semantic_head import PanFPNSemSegHead
+from .test_time_augmentation import PanFPNWithTTA
 from .two_networks import PanFPNTwoNetworks
 
-__all__ = ["PanFPN", "PanFPNSemSegHead", "PanFPNTwoNetworks", "combine_semantic_and_instance_outputs"]
+__all__ = [
+    "PanFPN",
+    "PanFPNSemSegHead",
+    "PanFPNTwoNetworks",
+    "PanFPNWithTTA",
+    "combine_semantic_and_instance_outputs",
+]

@@ -1,5 +1,6 @@
 """The Panoptic FPN meta-architecture: Mask R-CNN + FPN with a semantic branch."""
-from typing import Dict, List, Optional, Tuple
+import contextlib
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -36,6 +37,15 @@ class PanopticMerging:
             self.combine_instances_score_thresh,
             semantic_label_to_category,
         )
+
+
+class RawInference(NamedTuple):
+    """:meth:`PanFPN.inference_raw`'s outputs for a batch; a branch the model lacks gives None."""
+
+    images: ImageList  # the normalized, padded batch
+    instance_features: Dict[str, torch.Tensor]  # what the ROI heads read
+    instances: Optional[List[Instances]]  # detections at the input size
+    sem_seg_logits: Optional[torch.Tensor]  # (N, C, H, W) at the padded input size
 
 
 @META_ARCH_REGISTRY.register()
@@ -90,7 +100,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             semantic_label_to_category: for each semantic label, the stuff category
                 id its panoptic segment gets, or -1 to discard its pixels.
             roi_heads_onednn: False runs the ROI heads without oneDNN on the CPU (see
-                :meth:`run_roi_heads`).
+                :meth:`roi_heads_backend`).
         """
         super().__init__(
             backbone=backbone,
@@ -218,15 +228,22 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         return losses
 
     def run_roi_heads(self, images, features, proposals, gt_instances):
-        """The ROI heads, optionally without oneDNN on the CPU: their mask head sees a new
-        number of boxes nearly every call, and oneDNN plans its convolution kernels anew for
-        every input shape, which costs seconds per training step."""
+        """The ROI heads, in :meth:`roi_heads_backend`."""
+        with self.roi_heads_backend():
+            return self.roi_heads(images, features, proposals, gt_instances)
+
+    @contextlib.contextmanager
+    def roi_heads_backend(self):
+        """A context for calling the ROI heads, optionally without oneDNN on the CPU: their mask head
+        sees a new number of boxes nearly every call, and oneDNN plans its convolution kernels anew
+        for every input shape, which costs seconds per training step."""
         use_onednn = torch.backends.mkldnn.enabled
         if self.roi_heads_onednn or self.device.type != "cpu" or not use_onednn:
-            return self.roi_heads(images, features, proposals, gt_instances)
+            yield
+            return
         torch.backends.mkldnn.enabled = False
         try:
-            return self.roi_heads(images, features, proposals, gt_instances)
+            yield
         finally:
             torch.backends.mkldnn.enabled = use_onednn
 
@@ -236,32 +253,43 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             with do_postprocess, one dict per image (see :meth:`forward`); otherwise
             (detector results or None, semantic logits or None) at the padded input size.
         """
+        raw = self.inference_raw(batched_inputs)
+        if not do_postprocess:
+            return raw.instances, raw.sem_seg_logits
+
+        processed_results = []
+        for i, (input_per_image, image_size) in enumerate(zip(batched_inputs, raw.images.image_sizes)):
+            height = input_per_image.get("height", image_size[0])
+            width = input_per_image.get("width", image_size[1])
+            result = {}
+            if raw.sem_seg_logits is not None:
+                result["sem_seg"] = sem_seg_postprocess(raw.sem_seg_logits[i], image_size, height, width)
+            if raw.instances is not None:
+                result["instances"] = detector_postprocess(raw.instances[i], height, width)
+            processed_results.append(self.add_panoptic_output(result))
+        return processed_results
+
+    def inference_raw(self, batched_inputs: List[Dict[str, torch.Tensor]]) -> RawInference:
+        """Both branches' outputs at the padded input size, with the batched images and the
+        instance branch's features (to run the ROI heads again on other boxes)."""
         assert not self.training
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         instance_features, semantic_features = self.split_features(features)
-        sem_seg_results = detector_results = None
+        sem_seg_logits = detector_results = None
         if self.sem_seg_head is not None:
-            sem_seg_results, _ = self.sem_seg_head(semantic_features, None)
+            sem_seg_logits, _ = self.sem_seg_head(semantic_features, None)
         if self.roi_heads is not None:
             proposals, _ = self.proposal_generator(images, instance_features, None)
             detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
-        if not do_postprocess:
-            return detector_results, sem_seg_results
+        return RawInference(images, instance_features, detector_results, sem_seg_logits)
 
-        processed_results = []
-        for i, (input_per_image, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
-            result = {}
-            if sem_seg_results is not None:
-                result["sem_seg"] = sem_seg_postprocess(sem_seg_results[i], image_size, height, width)
-            if detector_results is not None:
-                result["instances"] = detector_postprocess(detector_results[i], height, width)
-            if self.combine_enabled:
-                result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category)
-            processed_results.append(result)
-        return processed_results
+    def add_panoptic_output(self, result: Dict[str, object]) -> Dict[str, object]:
+        """``result`` (one image's "sem_seg" logits and/or "instances" at the output size) with the
+        merged "panoptic_seg" added when the merge is enabled (of whichever branches exist)."""
+        if self.combine_enabled:
+            result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category)
+        return result
 
 
 def panoptic_output(

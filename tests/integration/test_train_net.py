@@ -1,13 +1,11 @@
 """train_net.py end to end on a small toy dataset: train from scratch, evaluate, --eval-only, --resume."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from panfpn_d2.data.toy import generate_toy_dataset
-from tests.support.paths import REPO_ROOT, TOY_CONFIG
+from tests.support.paths import TOY_CONFIG
+from tests.support.train_net import run_train_net
 
 SMALL = [
     "SOLVER.MAX_ITER", "6", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2",
@@ -18,12 +16,7 @@ SMALL = [
 
 
 def train_net(tmp_path, *args):
-    env = dict(os.environ, PANFPN_TOY_ROOT=str(tmp_path / "toy"), OMP_NUM_THREADS="2")
-    cmd = [sys.executable, str(REPO_ROOT / "train_net.py"),
-           "--config-file", str(TOY_CONFIG), *args]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+    return run_train_net(tmp_path, TOY_CONFIG, *args)
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +69,17 @@ def test_shipped_toy_config_learns_things_and_stuff(tmp_path):
     assert final["panoptic_seg/PQ_st"] > 45
     assert final["panoptic_seg/PQ_th"] > 25
     assert final["panoptic_seg/PQ"] > 35
+
+
+def test_eval_only_with_tta_reports_tta_results_next_to_the_plain_ones(trained):
+    """One scale at the test size without flip: the TTA model is the plain one, so are its metrics."""
+    tmp_path, _ = trained
+    weights = tmp_path / "out" / "model_final.pth"
+    log = train_net(tmp_path, "--eval-only", *SMALL, "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "tta"),
+                    "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(64,)", "TEST.AUG.FLIP", "False")
+    assert "Running inference with test-time augmentation" in log
+    table = log[log.index("Test-time augmentation:"):].splitlines()[1:]
+    rows = {row.split()[0]: row.split()[1:] for row in table if row.split() and "/" in row.split()[0]}
+    for key in ("panoptic_seg/PQ", "panoptic_seg/PQ_th", "panoptic_seg/PQ_st", "sem_seg/mIoU", "segm/AP"):
+        plain, tta, difference = rows[key]
+        assert plain == tta and difference in ("+0.000", "-0.000", "+nan"), (key, rows[key])
