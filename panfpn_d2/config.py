@@ -36,6 +36,9 @@ def add_panfpn_config(cfg):
     # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
     # every new number of boxes (seconds per training step); the backbone keeps it.
     cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
+    # What inference returns (all three: whatever the model's branches give, as detectron2); without
+    # "instances", the mask head runs only on the detections the panoptic merge can paste.
+    cfg.MODEL.PANFPN.OUTPUTS = ("sem_seg", "instances", "panoptic_seg")
     # Evaluation: also write predictions as COCO panoptic PNG + JSON (for a benchmark server).
     cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG = False
     # Evaluation on Cityscapes: where cityscapesscripts' prediction files go ("": the system's

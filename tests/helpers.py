@@ -45,6 +45,26 @@ def tiny_cfg(config_file="Base-PanFPN.yaml", *opts):
     return cfg
 
 
+def r50_cfg(meta_arch, head):
+    """detectron2's R50-FPN sizes (FrozenBN, as its checkpoints) for `meta_arch` with semantic head `head`."""
+    cfg = tiny_cfg(
+        "COCO-PanopticSegmentation/panfpn_R_50_1x.yaml",
+        "MODEL.RESNETS.DEPTH", 50,
+        "MODEL.RESNETS.RES2_OUT_CHANNELS", 256,
+        "MODEL.RESNETS.STEM_OUT_CHANNELS", 64,
+        "MODEL.RESNETS.NORM", "FrozenBN",
+        "MODEL.FPN.NORM", "",
+        "MODEL.FPN.OUT_CHANNELS", 256,
+        "MODEL.SEM_SEG_HEAD.CONVS_DIM", 128,
+        "MODEL.ROI_BOX_HEAD.FC_DIM", 1024,
+        "MODEL.ROI_MASK_HEAD.CONV_DIM", 256,
+        "MODEL.RPN.POST_NMS_TOPK_TEST", 1000,
+        "MODEL.META_ARCHITECTURE", meta_arch,
+        "MODEL.SEM_SEG_HEAD.NAME", head,
+    )
+    return cfg
+
+
 def make_training_inputs(num_images=2, size=(64, 96), num_thing_classes=80, num_sem_classes=54, seed=0):
     """Images with two boxes/masks each and a random semantic map."""
     g = torch.Generator().manual_seed(seed)

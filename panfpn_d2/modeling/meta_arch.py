@@ -1,4 +1,5 @@
 """The Panoptic FPN meta-architecture: Mask R-CNN + FPN with a semantic branch."""
+import contextlib
 import logging
 from typing import Dict, List, Optional, Tuple
 
@@ -13,7 +14,7 @@ from detectron2.modeling.meta_arch.semantic_seg import build_sem_seg_head
 from detectron2.modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 from detectron2.modeling.proposal_generator import build_proposal_generator
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import ImageList
+from detectron2.structures import ImageList, Instances, ROIMasks
 from detectron2.utils.events import get_event_storage
 
 from .panoptic_merge import combine_semantic_and_instance_outputs
@@ -21,6 +22,8 @@ from .semantic_head import AGGREGATIONS, SEM_SEG_LOSSES
 
 THING_MODES = ("other", "all")
 LOSS_SCHEDULES = ("combine", "alternate")
+# What inference can return, in detectron2's order; the default returns all the model's branches give.
+OUTPUTS = ("sem_seg", "instances", "panoptic_seg")
 logger = logging.getLogger(__name__)
 
 
@@ -59,6 +62,7 @@ class PanFPN(GeneralizedRCNN):
         combine_instances_score_thresh: float = 0.5,
         semantic_label_to_category: Optional[List[int]] = None,
         roi_heads_onednn: bool = True,
+        outputs: Tuple[str, ...] = OUTPUTS,
     ):
         """
         Args:
@@ -77,6 +81,9 @@ class PanFPN(GeneralizedRCNN):
                 id its panoptic segment gets, or -1 to discard its pixels.
             roi_heads_onednn: False runs the ROI heads without oneDNN on the CPU (see
                 :meth:`run_roi_heads`).
+            outputs: what inference returns, a subset of ``OUTPUTS`` (see
+                :func:`resolve_outputs`). Without "instances", the mask head runs only on
+                the detections the panoptic merge can paste.
         """
         super().__init__(
             backbone=backbone,
@@ -94,6 +101,14 @@ class PanFPN(GeneralizedRCNN):
         if loss_schedule not in LOSS_SCHEDULES:
             raise ValueError(f"MODEL.PANFPN.LOSS_SCHEDULE must be one of {LOSS_SCHEDULES}, got {loss_schedule!r}")
         self.sem_seg_head = sem_seg_head
+        self.outputs = resolve_outputs(outputs, roi_heads is not None, sem_seg_head is not None, combine_enabled)
+        if "panoptic_seg" in self.outputs and "instances" not in self.outputs:
+            for method in ("_forward_box", "forward_with_given_boxes"):
+                if not callable(getattr(roi_heads, method, None)):
+                    raise ValueError(
+                        f"outputs {self.outputs} run the box and the mask head apart, which needs "
+                        f"{type(roi_heads).__name__}.{method} (as in detectron2's StandardROIHeads)"
+                    )
         self.instance_loss_weight = instance_loss_weight
         self.loss_schedule = loss_schedule
         self.grouped_fpn = grouped_fpn
@@ -136,6 +151,7 @@ class PanFPN(GeneralizedRCNN):
             "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
             "semantic_label_to_category": semantic_label_to_category(cfg),
             "roi_heads_onednn": cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN,
+            "outputs": tuple(cfg.MODEL.PANFPN.OUTPUTS),
         }
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -203,57 +219,125 @@ class PanFPN(GeneralizedRCNN):
         return losses
 
     def run_roi_heads(self, images, features, proposals, gt_instances):
-        """The ROI heads, optionally without oneDNN on the CPU: their mask head sees a new
-        number of boxes nearly every call, and oneDNN plans its convolution kernels anew for
-        every input shape, which costs seconds per training step."""
+        """The ROI heads, under :meth:`roi_heads_backend`."""
+        with self.roi_heads_backend():
+            return self.roi_heads(images, features, proposals, gt_instances)
+
+    @contextlib.contextmanager
+    def roi_heads_backend(self):
+        """Optionally without oneDNN on the CPU: the ROI heads' mask head sees a new number of
+        boxes nearly every call, and oneDNN plans its convolution kernels anew for every input
+        shape, which costs seconds per training step."""
         use_onednn = torch.backends.mkldnn.enabled
         if self.roi_heads_onednn or self.device.type != "cpu" or not use_onednn:
-            return self.roi_heads(images, features, proposals, gt_instances)
+            yield
+            return
         torch.backends.mkldnn.enabled = False
         try:
-            return self.roi_heads(images, features, proposals, gt_instances)
+            yield
         finally:
             torch.backends.mkldnn.enabled = use_onednn
 
     def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
         """
         Returns:
-            with do_postprocess, one dict per image (see :meth:`forward`); otherwise
-            (detector results or None, semantic logits or None) at the padded input size.
+            with do_postprocess, one dict per image with the keys of ``self.outputs``
+            (see :meth:`forward`); otherwise (detector results or None, semantic logits
+            or None) at the padded input size, with every branch run in full.
         """
         assert not self.training
+        wanted = set(self.outputs) if do_postprocess else set(OUTPUTS)
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         instance_features, semantic_features = self.split_features(features)
         sem_seg_results = detector_results = None
-        if self.sem_seg_head is not None:
+        if wanted & {"sem_seg", "panoptic_seg"} and self.sem_seg_head is not None:
             sem_seg_results, _ = self.sem_seg_head(semantic_features, None)
-        if self.roi_heads is not None:
+        merge_only = "instances" not in wanted
+        if wanted & {"instances", "panoptic_seg"} and self.roi_heads is not None:
             proposals, _ = self.proposal_generator(images, instance_features, None)
-            detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
+            if merge_only:
+                with self.roi_heads_backend():
+                    detector_results = self.roi_heads._forward_box(instance_features, proposals)
+            else:
+                detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
         if not do_postprocess:
             return detector_results, sem_seg_results
 
+        output_sizes = [(x.get("height", size[0]), x.get("width", size[1]))
+                        for x, size in zip(batched_inputs, images.image_sizes)]
+        instances = instance_ids = [None] * len(batched_inputs)
+        if detector_results is not None and merge_only:
+            instances, instance_ids = self.pasteable_instances(instance_features, detector_results, output_sizes)
+        elif detector_results is not None:
+            instances = [detector_postprocess(r, *size) for r, size in zip(detector_results, output_sizes)]
         processed_results = []
-        for i, (input_per_image, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
+        for i, (image_size, (height, width)) in enumerate(zip(images.image_sizes, output_sizes)):
             result = {}
             if sem_seg_results is not None:
                 result["sem_seg"] = sem_seg_postprocess(sem_seg_results[i], image_size, height, width)
-            if detector_results is not None:
-                result["instances"] = detector_postprocess(detector_results[i], height, width)
-            if self.combine_enabled and len(result) == 2:
-                result["panoptic_seg"] = combine_semantic_and_instance_outputs(
-                    result["instances"],
-                    result["sem_seg"].argmax(dim=0),
-                    self.combine_overlap_thresh,
-                    self.combine_stuff_area_thresh,
-                    self.combine_instances_score_thresh,
-                    semantic_label_to_category=self.semantic_label_to_category,
-                )
+            if "instances" in wanted and instances[i] is not None:
+                result["instances"] = instances[i]
+            if "panoptic_seg" in wanted:
+                result["panoptic_seg"] = self.merge(instances[i], result["sem_seg"], instance_ids[i])
+                if "sem_seg" not in wanted:
+                    del result["sem_seg"]
             processed_results.append(result)
         return processed_results
+
+    def merge(self, instances: Instances, sem_seg: torch.Tensor, instance_ids: Optional[List[int]]):
+        """The panoptic merge of one image; ``instance_ids``: what segments' "instance_id" become."""
+        panoptic_seg, segments_info = combine_semantic_and_instance_outputs(
+            instances,
+            sem_seg.argmax(dim=0),
+            self.combine_overlap_thresh,
+            self.combine_stuff_area_thresh,
+            self.combine_instances_score_thresh,
+            semantic_label_to_category=self.semantic_label_to_category,
+        )
+        if instance_ids is not None:
+            for segment in segments_info:
+                if segment["isthing"]:
+                    segment["instance_id"] = instance_ids[segment["instance_id"]]
+        return panoptic_seg, segments_info
+
+    def pasteable_instances(self, features, detections: List[Instances], output_sizes):
+        """
+        Per image, the post-processed detections the panoptic merge can paste, with their
+        masks, and their indices among all the post-processed detections (what the
+        full run's segments give as "instance_id").
+
+        The merge pastes by decreasing score and stops at the first instance below its
+        confidence threshold, so the mask head runs, and masks are pasted, only for the
+        detections at or above it (typically a fifth of the 100 a trained COCO model keeps).
+
+        Args:
+            features: the instance branch's features.
+            detections: per image, the box head's detections (no masks), at the input size.
+            output_sizes: per image, the (height, width) of the outputs.
+        """
+        kept_per_image, kept_ids, for_mask_head = [], [], []
+        for image_detections, output_size in zip(detections, output_sizes):
+            input_size = image_detections.image_size
+            # detector_postprocess rescales pred_boxes in place; the mask head needs them unscaled
+            image_detections.input_boxes = image_detections.pred_boxes.clone()
+            image_detections = detector_postprocess(image_detections, *output_size)
+            threshold = torch.as_tensor(self.combine_instances_score_thresh, device=image_detections.scores.device)
+            if threshold.dim() == 1:
+                threshold = threshold[image_detections.pred_classes]
+            # "not below", as the merge decides: a NaN score passes both
+            keep = (~(image_detections.scores < threshold)).nonzero().flatten()
+            kept = image_detections[keep]
+            for_mask_head.append(Instances(input_size, pred_boxes=kept.input_boxes, pred_classes=kept.pred_classes))
+            kept.remove("input_boxes")
+            kept_per_image.append(kept)
+            kept_ids.append(keep.tolist())
+        with self.roi_heads_backend():
+            with_masks = self.roi_heads.forward_with_given_boxes(features, for_mask_head)
+        for kept, masks in zip(kept_per_image, with_masks):
+            # the pasting of detector_postprocess, at its default mask threshold
+            kept.pred_masks = ROIMasks(masks.pred_masks[:, 0]).to_bitmasks(kept.pred_boxes, *kept.image_size, 0.5).tensor
+        return kept_per_image, kept_ids
 
 
 def check_image(image: torch.Tensor, channels: int, input_format: Optional[str], index: int) -> None:
@@ -306,6 +390,36 @@ def semantic_label_to_category(cfg) -> Optional[List[int]]:
     return [stuff_ids.get(dataset_id, -1) for dataset_id in category_ids]
 
 
+def resolve_outputs(requested, has_instances: bool, has_semantic: bool, combine_enabled: bool) -> Tuple[str, ...]:
+    """
+    What inference returns (MODEL.PANFPN.OUTPUTS), in ``OUTPUTS`` order. The default, all of
+    ``OUTPUTS``, means what the model can give (as detectron2: a branch-less output is left
+    out); any other request must be a non-empty subset of ``OUTPUTS`` whose outputs the model
+    can all give. Raises a ValueError naming the key otherwise.
+    """
+    requested = tuple(requested)
+    needs = {
+        "sem_seg": (has_semantic, "a semantic branch (MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0)"),
+        "instances": (has_instances, "an instance branch (MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0)"),
+        "panoptic_seg": (
+            has_instances and has_semantic and combine_enabled,
+            "both branches and MODEL.PANOPTIC_FPN.COMBINE.ENABLED",
+        ),
+    }
+    if sorted(requested) == sorted(OUTPUTS):
+        return tuple(name for name in OUTPUTS if needs[name][0])
+    unknown = [name for name in requested if name not in OUTPUTS]
+    if not requested or unknown or len(set(requested)) != len(requested):
+        raise ValueError(
+            f"MODEL.PANFPN.OUTPUTS must be a non-empty list of distinct names from {OUTPUTS}, got {requested}"
+        )
+    for name in requested:
+        available, what = needs[name]
+        if not available:
+            raise ValueError(f"MODEL.PANFPN.OUTPUTS lists {name!r}, which needs {what}")
+    return tuple(name for name in OUTPUTS if name in requested)
+
+
 def validate_config(cfg):
     """Raise a ValueError naming the key of any inconsistent setting."""
     panfpn = cfg.MODEL.PANFPN
@@ -327,6 +441,10 @@ def validate_config(cfg):
             raise ValueError(f"{key} (a lambda of the joint loss) must be >= 0, got {value}")
     if all(v == 0 for v in weights.values()):
         raise ValueError(f"{' and '.join(weights)} are both 0: nothing to train")
+    resolve_outputs(
+        panfpn.OUTPUTS, weights["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT"] > 0,
+        weights["MODEL.SEM_SEG_HEAD.LOSS_WEIGHT"] > 0, cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+    )
     if panfpn.GROUPED_FPN and cfg.MODEL.FPN.OUT_CHANNELS % 2:
         raise ValueError(
             f"MODEL.PANFPN.GROUPED_FPN splits the FPN channels in halves: MODEL.FPN.OUT_CHANNELS "

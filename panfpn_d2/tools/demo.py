@@ -18,7 +18,7 @@ import glob
 import json
 import logging
 import os
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from detectron2.utils.visualizer import ColorMode, Visualizer
 
 from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
 from ..evaluation.segment_codec import write_panoptic_png
+from ..modeling.meta_arch import resolve_outputs
 from ..utils.env import import_extra
 from .cli import add_config_arguments, load_config
 
@@ -148,6 +149,16 @@ def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata,
     return {"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": segments}
 
 
+def drawn_outputs(cfg) -> Tuple[str, ...]:
+    """The model outputs the demo draws: the panoptic segmentation alone when the model makes one
+    (then the mask head runs only for the instances it pastes), else what the model gives."""
+    outputs = resolve_outputs(
+        cfg.MODEL.PANFPN.OUTPUTS, cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0,
+        cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0, cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+    )
+    return ("panoptic_seg",) if "panoptic_seg" in outputs else outputs
+
+
 class PanopticDemo:
     """Predicts with a ``DefaultPredictor`` and draws what the model outputs."""
 
@@ -162,6 +173,10 @@ class PanopticDemo:
             raise ValueError(
                 "DATASETS.TEST is empty: the demo draws with the class names and colours of DATASETS.TEST[0]"
             )
+        cfg = cfg.clone()
+        cfg.defrost()
+        cfg.MODEL.PANFPN.OUTPUTS = drawn_outputs(cfg)
+        cfg.freeze()
         return cls(DefaultPredictor(cfg), MetadataCatalog.get(cfg.DATASETS.TEST[0]), cfg.MODEL.PANFPN.SEM_SEG_THING_MODE)
 
     def predict(self, image_bgr: np.ndarray) -> dict:

@@ -13,27 +13,8 @@ from detectron2.modeling.meta_arch.panoptic_fpn import (
     combine_semantic_and_instance_outputs as d2_combine,
 )
 
-from helpers import COCO_SAMPLE, tiny_cfg
+from helpers import COCO_SAMPLE, r50_cfg
 from panfpn_d2 import PanFPN
-
-
-def r50_cfg(meta_arch, head):
-    cfg = tiny_cfg(
-        "COCO-PanopticSegmentation/panfpn_R_50_1x.yaml",
-        "MODEL.RESNETS.DEPTH", 50,
-        "MODEL.RESNETS.RES2_OUT_CHANNELS", 256,
-        "MODEL.RESNETS.STEM_OUT_CHANNELS", 64,
-        "MODEL.RESNETS.NORM", "FrozenBN",
-        "MODEL.FPN.NORM", "",
-        "MODEL.FPN.OUT_CHANNELS", 256,
-        "MODEL.SEM_SEG_HEAD.CONVS_DIM", 128,
-        "MODEL.ROI_BOX_HEAD.FC_DIM", 1024,
-        "MODEL.ROI_MASK_HEAD.CONV_DIM", 256,
-        "MODEL.RPN.POST_NMS_TOPK_TEST", 1000,
-        "MODEL.META_ARCHITECTURE", meta_arch,
-        "MODEL.SEM_SEG_HEAD.NAME", head,
-    )
-    return cfg
 
 
 @pytest.fixture(scope="module")
