@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_merge import cpu_model  # noqa: E402
-from bench_vs_detectron2 import DEFAULT_CONFIG, QUICK_OPTS, SIDES, build_models, load_images  # noqa: E402
+from bench_vs_detectron2 import QUICK_OPTS, SIDES, add_model_arguments, build_models, load_images  # noqa: E402
 
 from panfpn_d2.modeling import meta_arch as panfpn_meta_arch  # noqa: E402
 from detectron2.modeling.meta_arch import panoptic_fpn as detectron2_panoptic_fpn  # noqa: E402
@@ -77,16 +77,9 @@ def time_inference(models, inputs, repeats):
 
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", default=str(DEFAULT_CONFIG))
-    parser.add_argument("--short-side", type=int, default=800)
-    parser.add_argument("--max-size", type=int, default=1333)
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the images (after one warm-up)")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    add_model_arguments(parser, 800, 1333).set_defaults(repeats=3)
     parser.add_argument("--confident-fraction", type=float, default=0.2,
                         help="the share of detections made to score >= 0.5")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="tiny model, 128-pixel short side, 1 repeat")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
 
