@@ -75,6 +75,10 @@ def test_toy_model_panoptic_only_gives_the_full_panoptic_map():
     full, models = models_with_outputs(cfg, inputs, PANOPTIC_OUTPUTS)
     for model_input in inputs:
         check_same_panoptic(full, models, model_input)
+    with torch.no_grad():  # a batch: each image's pasteable detections go through one mask head call
+        for expected, actual in zip(full(inputs), models[("panoptic_seg",)](inputs)):
+            assert torch.equal(actual["panoptic_seg"][0], expected["panoptic_seg"][0])
+            assert actual["panoptic_seg"][1] == expected["panoptic_seg"][1]
 
 
 @pytest.fixture(scope="module")
