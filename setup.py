@@ -4,7 +4,13 @@ setup(
     name="panfpn_d2",
     version="0.1.0",
     description="Panoptic Feature Pyramid Networks (Kirillov et al., CVPR 2019) as a detectron2 plugin",
-    packages=find_packages(include=["panfpn_d2", "panfpn_d2.*"]),
+    packages=find_packages(include=["panfpn_d2", "panfpn_d2.*", "panfpn_lite", "panfpn_lite.*"]),
+    entry_points={
+        "console_scripts": [
+            "panfpn-pq=panfpn_lite.pq:main",
+            "panfpn-predict=panfpn_lite.runtime.predict:main",
+        ]
+    },
     python_requires=">=3.8",
     # torch and detectron2 are not listed: users bring their own builds (docs/install.md;
     # scripts/setup.sh installs them on a machine that has neither).
@@ -23,6 +29,12 @@ setup(
         "demo": ["opencv-python-headless"],
         # Cityscapes' own metrics (panfpn_d2.evaluation.cityscapes_evaluation) and its category list
         "cityscapes": ["cityscapesscripts>=2.2"],
+        # panfpn-predict alone: `pip install --no-deps .` then these and numpy, Pillow (docs/deployment.md).
+        # 1.19 is the first built for numpy 2; 1.32 checked with numpy 1.23.5 and 2.4.6.
+        "runtime": ["onnxruntime>=1.19"],
+        # torch.onnx.export imports onnx. 1.17 checked with numpy 1.23.5 and 2.4.6; 1.23 (through
+        # ml_dtypes 0.6) fails to import with numpy 1.23.
+        "export": ["onnx>=1.17,<1.18"],
         "test": ["pytest"],
     },
 )

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pq_cli import best_of, generate, machine, parse_size_arguments, require_equal  # noqa: E402
 
 from panfpn_d2.data import register_panoptic_dataset  # noqa: E402
-from panfpn_d2.data.dataset_mapper import read_panoptic_png  # noqa: E402
+from panfpn_lite.panoptic_format import read_panoptic_png  # noqa: E402
 from panfpn_d2.evaluation import PanFPNPanopticEvaluator  # noqa: E402
 
 KEYS = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_merge import cpu_model  # noqa: E402
-from bench_vs_detectron2 import QUICK_OPTS, SIDES, add_model_arguments, build_models, load_images  # noqa: E402
+from bench_vs_detectron2 import QUICK_OPTS, SIDES, benchmark_parser, build_models, load_images  # noqa: E402
 
 from panfpn_d2.modeling import meta_arch as panfpn_meta_arch  # noqa: E402
 from detectron2.modeling.meta_arch import panoptic_fpn as detectron2_panoptic_fpn  # noqa: E402
@@ -76,10 +76,11 @@ def time_inference(models, inputs, repeats):
 
 
 def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser, 800, 1333).set_defaults(repeats=3)
+    parser = benchmark_parser(__doc__, short_side=800, max_size=1333, repeats=3, threads_help="torch.set_num_threads")
+    parser.set_defaults(generated_images=0)  # the COCO photos only: the score spread is a COCO model's
     parser.add_argument("--confident-fraction", type=float, default=0.2,
                         help="the share of detections made to score >= 0.5")
+    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
 
@@ -92,7 +93,7 @@ def main(argv=None):
         args.short_side, args.max_size, args.repeats = 128, 213, 1
     torch.set_num_threads(args.threads)
     models = build_models(args.config_file, [*opts, *PANOPTIC_ONLY_OPTS], args.seed)
-    inputs = load_images(args.short_side, args.max_size, 0, args.seed)
+    inputs = load_images(args.short_side, args.max_size, args.generated_images, args.seed)
     threshold = models["panfpn_d2"].combine_instances_score_thresh
     reached = calibrate_detection_scores(models["detectron2"], inputs, args.confident_fraction, threshold)
     models["panfpn_d2"].load_state_dict(models["detectron2"].state_dict())
@@ -100,7 +101,7 @@ def main(argv=None):
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({args.threads} threads), "
           f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '(default)')}")
     print(f"config: {args.config_file} {' '.join(map(str, opts))}; panfpn_d2: {' '.join(PANOPTIC_ONLY_OPTS)}")
-    print(f"images: {len(inputs)} COCO sample photos, model input "
+    print(f"images: {len(inputs)} (COCO sample photos, then generated), model input "
           + ", ".join(f"{tuple(x['image'].shape[1:])}" for x in inputs) + "; merge at the original size")
     print(f"weights: random, made to detect, class weights scaled so that {reached:.1%} of the detections "
           f"score >= {threshold}")

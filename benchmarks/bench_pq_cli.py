@@ -1,4 +1,4 @@
-"""Benchmark: ``python -m panfpn_d2.evaluation.pq`` vs panopticapi's ``pq_compute`` on the same
+"""Benchmark: ``python -m panfpn_lite.pq`` vs panopticapi's ``pq_compute`` on the same
 generated COCO panoptic PNG pairs (ground truth + perturbed predictions), results checked equal.
 
     python benchmarks/bench_pq_cli.py [--images 200] [--height 480] [--width 640]
@@ -18,7 +18,7 @@ from typing import Callable, Tuple, TypeVar
 
 import numpy as np
 
-from panfpn_d2.evaluation.segment_codec import write_panoptic_png
+from panfpn_lite.panoptic_format import segment_areas, segment_box, write_panoptic_png
 
 T = TypeVar("T")
 CATEGORIES_JSON = Path(__file__).resolve().parents[1] / "tests" / "assets" / "coco_panoptic_sample" / "panoptic_coco_categories.json"
@@ -105,13 +105,11 @@ def write_coco_panoptic(folder, name, images, categories):
     for image_id, id_map, segments_info in images:
         file_name = f"{image_id:012d}.png"
         write_panoptic_png(id_map, os.path.join(png_folder, file_name))
-        ids, areas = np.unique(id_map, return_counts=True)
-        area = dict(zip(ids.tolist(), areas.tolist()))
-        segments = []
-        for s in segments_info:
-            ys, xs = np.nonzero(id_map == s["id"])
-            bbox = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
-            segments.append(dict(s, area=area[s["id"]], bbox=bbox, iscrowd=s.get("iscrowd", 0)))
+        area = segment_areas(id_map, [s["id"] for s in segments_info])
+        segments = [
+            dict(s, area=area[s["id"]], bbox=segment_box(id_map == s["id"]), iscrowd=s.get("iscrowd", 0))
+            for s in segments_info
+        ]
         height, width = id_map.shape
         image_records.append({"id": image_id, "file_name": f"{image_id:012d}.jpg", "height": height, "width": width})
         annotations.append({"image_id": image_id, "file_name": file_name, "segments_info": segments})
@@ -161,15 +159,15 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench_pq_cli") as folder:
         (gt_json, gt_folder), (pred_json, pred_folder) = generate(folder, args.images, args.height, args.width)
         output_json = os.path.join(folder, "pq.json")
-        command = [sys.executable, "-m", "panfpn_d2.evaluation.pq", "--gt_json_file", gt_json, "--pred_json_file",
+        command = [sys.executable, "-m", "panfpn_lite.pq", "--gt_json_file", gt_json, "--pred_json_file",
                    pred_json, "--gt_folder", gt_folder, "--pred_folder", pred_folder, "--output-json", output_json]
         cli_seconds, completed = best_of(
             args.repeats, lambda: subprocess.run(command, capture_output=True, text=True, check=True)
         )
         # The CLI's start-up alone (interpreter, hotcoco; no torch, no detectron2).
-        help_command = [sys.executable, "-m", "panfpn_d2.evaluation.pq", "--help"]
+        help_command = [sys.executable, "-m", "panfpn_lite.pq", "--help"]
         startup_seconds, _ = best_of(args.repeats, lambda: subprocess.run(help_command, check=True, capture_output=True))
-        from panfpn_d2.evaluation.pq import pq_compute
+        from panfpn_lite.pq import pq_compute
 
         with contextlib.redirect_stdout(io.StringIO()):
             in_process_seconds, in_process = best_of(
@@ -191,9 +189,9 @@ def main():
     print(f"machine: {machine()}")
     print(f"{args.images} PNG pairs of {args.height}x{args.width}, best of {args.repeats} runs each")
     print(f"panopticapi pq_compute (in process):              {panopticapi_seconds:.2f} s")
-    print(f"panfpn_d2.evaluation.pq.pq_compute (in process):  {in_process_seconds:.2f} s"
+    print(f"panfpn_lite.pq.pq_compute (in process):  {in_process_seconds:.2f} s"
           f"  -> speed-up {panopticapi_seconds / in_process_seconds:.1f}x")
-    print(f"panfpn_d2.evaluation.pq CLI (whole process):      {cli_seconds:.2f} s"
+    print(f"panfpn_lite.pq CLI (whole process):      {cli_seconds:.2f} s"
           f"  -> speed-up {panopticapi_seconds / cli_seconds:.1f}x")
     print(f"  of which start-up (`--help`): {startup_seconds:.2f} s")
     for threads, seconds in decode_seconds.items():

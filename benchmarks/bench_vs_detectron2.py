@@ -38,7 +38,7 @@ from bench_merge import cpu_model  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
 from panfpn_d2.modeling import meta_arch as panfpn_meta_arch  # noqa: E402
-from panfpn_d2.tools.cli import load_config  # noqa: E402
+from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
 from panfpn_d2.tools.timing import ComponentTimer  # noqa: E402
 
@@ -192,24 +192,24 @@ def ratio_line(name, detectron2_seconds, panfpn_seconds, speedup=False):
             f"{label} {ratio:.3f}")
 
 
-def add_model_arguments(parser, short_side, max_size):
-    """The arguments of every benchmark against detectron2's PanopticFPN."""
+def benchmark_parser(description, short_side, max_size, repeats, threads_help):
+    """The options the inference benchmarks share, with their own defaults."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", default=str(DEFAULT_CONFIG))
     parser.add_argument("--short-side", type=int, default=short_side)
     parser.add_argument("--max-size", type=int, default=max_size)
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes over the images (after one warm-up)")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--generated-images", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed passes over the images (after one warm-up)")
+    parser.add_argument("--threads", type=int, default=2, help=threads_help)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny model, 128-pixel short side, 1 repeat")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
 
 def get_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser, 512, 853)
-    parser.add_argument("--generated-images", type=int, default=2)
+    parser = benchmark_parser(__doc__, short_side=512, max_size=853, repeats=5, threads_help="torch.set_num_threads")
     parser.add_argument("--train-repeats", type=int, default=5, help="timed training iterations per model")
+    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
 

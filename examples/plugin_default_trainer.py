@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """
 Using panfpn_d2 from another detectron2 project: detectron2's own DefaultTrainer
-trains the PanFPN architecture after nothing more than ``import panfpn_d2`` and
-``add_panfpn_config``.
+trains the PanFPN architecture after nothing more than ``import panfpn_d2`` and a config
+with the plugin's keys (``panfpn_d2.config.load_config``).
 
 DefaultTrainer's data loader is detectron2's DatasetMapper, which reads datasets in
 detectron2's standard format: instance "annotations" plus a semantic PNG
@@ -18,14 +18,15 @@ import numpy as np
 import pycocotools.mask as mask_util
 from PIL import Image
 
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer
 from detectron2.structures import BoxMode
 
-import panfpn_d2
+import panfpn_d2  # noqa: F401  (registers PanFPN and the toy dataset)
+from panfpn_d2.config import load_config
 from panfpn_d2.data import semantic_target_from_panoptic
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 
 def to_detectron2_format(panoptic_dicts, metadata, sem_seg_dir):
@@ -34,7 +35,7 @@ def to_detectron2_format(panoptic_dicts, metadata, sem_seg_dir):
     converted = []
     for record in panoptic_dicts:
         pan_seg = read_panoptic_png(record["pan_seg_file_name"])
-        semantic = semantic_target_from_panoptic(pan_seg, record["segments_info"], "other", metadata)
+        semantic = semantic_target_from_panoptic(pan_seg, record["segments_info"], SemanticLabelLayout.from_metadata(metadata, "other"))
         sem_seg_file = os.path.join(sem_seg_dir, f"{record['image_id']}.png")
         Image.fromarray(semantic).save(sem_seg_file)
         annotations = []
@@ -64,14 +65,14 @@ def main():
     MetadataCatalog.get("my_project_train").set(
         thing_classes=toy_meta.thing_classes, stuff_classes=toy_meta.stuff_classes, ignore_label=255)
 
-    cfg = get_cfg()
-    panfpn_d2.add_panfpn_config(cfg)
-    cfg.merge_from_file(os.path.join(os.path.dirname(__file__), "..", "configs", "Toy-PanopticSegmentation",
-                                     "panfpn_toy.yaml"))
-    cfg.merge_from_list([
-        "DATASETS.TRAIN", ("my_project_train",), "DATASETS.TEST", (), "INPUT.MASK_FORMAT", "bitmask",
-        "SOLVER.MAX_ITER", args.max_iter, "OUTPUT_DIR", args.output_dir,
-    ])
+    # detectron2's defaults + the plugin's keys + the YAML + these overrides, frozen
+    cfg = load_config(
+        os.path.join(os.path.dirname(__file__), "..", "configs", "Toy-PanopticSegmentation", "panfpn_toy.yaml"),
+        [
+            "DATASETS.TRAIN", ("my_project_train",), "DATASETS.TEST", (), "INPUT.MASK_FORMAT", "bitmask",
+            "SOLVER.MAX_ITER", args.max_iter, "OUTPUT_DIR", args.output_dir,
+        ],
+    )
     trainer = DefaultTrainer(cfg)  # detectron2's own trainer and DatasetMapper
     trainer.resume_or_load(resume=False)
     trainer.train()

@@ -23,17 +23,29 @@ CITYSCAPES_VERSION=2.3.0
 
 if "$PY" - "$ROOT" <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as md, sys, pathlib
-import detectron2, torch, hotcoco, panopticapi, cityscapesscripts, cv2, pytest, panfpn_d2
+import detectron2, torch, hotcoco, panopticapi, cityscapesscripts, cv2, onnx, onnxruntime, pytest, panfpn_d2
 assert md.version("hotcoco") == "1.3.0"
 # the editable install must point at this checkout
 assert pathlib.Path(panfpn_d2.__file__).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve()
+# and installed this checkout's console scripts
+assert {"panfpn-pq", "panfpn-predict"} <= {e.name for e in md.distribution("panfpn_d2").entry_points}
+assert all((pathlib.Path(sys.executable).parent / name).exists() for name in ("panfpn-pq", "panfpn-predict"))
 PYCHECK
   echo "setup: already done for $("$PY" -c 'import sys; print(sys.executable)')"
   exit 0
 fi
 
 if "$PY" -c "import detectron2" 2>/dev/null; then
-  echo "setup: found detectron2 $("$PY" -c 'import detectron2; print(detectron2.__version__)'), leaving torch and detectron2 as they are"
+  echo "setup: found detectron2 $("$PY" -c 'import detectron2; print(detectron2.__version__)'), leaving torch, detectron2, numpy and Pillow as they are"
+  CONSTRAINTS="$(mktemp)"
+  "$PY" - >"$CONSTRAINTS" <<'PYPINS'
+import importlib.metadata as md
+for name in ("torch", "torchvision", "numpy", "Pillow"):
+    try:
+        print(f"{name}=={md.version(name)}")
+    except md.PackageNotFoundError:
+        pass
+PYPINS
 else
   echo "setup: installing torch ${TORCH_VERSION} and detectron2 v0.6 (registry sdist pb1-detectron2, no C++ ops)"
   # detectron2 v0.6 uses np.bool/np.int/np.float (removed in numpy 1.24),
@@ -66,7 +78,7 @@ fi
 # The plugin with what it declares (setup.py): on the source route pip adds only what is
 # missing and leaves the user's numpy, Pillow, torch and detectron2 as they are; on the registry
 # route the constraints keep detectron2 v0.6's pins.
-EXTRAS=test
+EXTRAS=test,runtime,export
 "$PY" -c "import cv2" 2>/dev/null || EXTRAS="$EXTRAS,demo"  # any opencv build the user has will do
 echo "setup: installing panfpn_d2[$EXTRAS], panopticapi and cityscapesscripts"
 "${PIP[@]}" ${CONSTRAINTS:+-c "$CONSTRAINTS"} --no-build-isolation -e "$ROOT[$EXTRAS]"

@@ -12,7 +12,7 @@ from panfpn_d2.utils.env import has_compiled_coco_eval
 
 
 def main():
-    packages = ("hotcoco", "pycocotools", "cityscapesscripts", "panopticapi-lite")
+    packages = ("hotcoco", "pycocotools", "cityscapesscripts", "panopticapi-lite", "onnx", "onnxruntime")
     installed = []
     for name in packages:
         try:

@@ -1,9 +1,26 @@
-"""pytest set-up: the tests import their shared helpers from tests/helpers.py (pytest.ini puts tests/ on sys.path)."""
-import pytest
+"""Fixtures every test folder shares; shared code lives in tests/support (pytest.ini puts the repository
+root on sys.path, so tests import it as ``tests.support.<module>``)."""
+import json
 
-from helpers import make_training_inputs
+import pytest
+import torch
+
+from panfpn_lite.panoptic_format import read_panoptic_png
+from tests.support.paths import SAMPLE_JSON, SAMPLE_PNG_DIR
+from tests.support.training import make_training_inputs
+
+# The machine's other users get the remaining cores.
+torch.set_num_threads(2)
 
 
 @pytest.fixture
 def training_inputs():
     return make_training_inputs()
+
+
+@pytest.fixture(scope="session")
+def sample_gt():
+    """The COCO sample: its JSON dict and each image's segment-id map, keyed by image id."""
+    dataset = json.loads(SAMPLE_JSON.read_text())
+    id_maps = {a["image_id"]: read_panoptic_png(str(SAMPLE_PNG_DIR / a["file_name"])) for a in dataset["annotations"]}
+    return dataset, id_maps

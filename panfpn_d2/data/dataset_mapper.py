@@ -5,13 +5,16 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.utils.file_io import PathManager
+
+from panfpn_lite.panoptic_format import read_panoptic_png
+from panfpn_lite.semantic_layout import SemanticLabelLayout
+
+from ..config import semantic_layout
 
 from .panoptic_targets import (
     IGNORE_LABEL,
@@ -20,32 +23,12 @@ from .panoptic_targets import (
     semantic_target_from_panoptic,
 )
 
-__all__ = ["PanFPNDatasetMapper", "read_panoptic_png", "transform_id_map"]
+__all__ = ["PanFPNDatasetMapper", "transform_id_map"]
 
 logger = logging.getLogger(__name__)
 
-# Range of the random brightness/contrast/saturation factors of MODEL.PANFPN.COLOR_AUG.
+# Range of the random brightness/contrast/saturation factors of INPUT.COLOR_AUG.
 COLOR_AUG_RANGE = (0.8, 1.2)
-
-
-def read_panoptic_png(file_name: str) -> np.ndarray:
-    """The (H, W) int64 segment-id map of a COCO panoptic PNG (id = R + 256·G + 256²·B)."""
-    try:
-        with PathManager.open(file_name, "rb") as f:
-            png = Image.open(f)
-            png.load()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"panoptic PNG {file_name} does not exist") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"panoptic PNG {file_name} cannot be read: {e}") from e
-    if png.mode == "RGBA":
-        png = png.convert("RGB")
-    if png.mode != "RGB":
-        raise ValueError(
-            f"panoptic PNG {file_name} has mode {png.mode}; a COCO panoptic PNG is RGB (id = R + 256·G + 256²·B)"
-        )
-    rgb = np.asarray(png, dtype=np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
 
 
 def read_image(file_name: str, image_format: str) -> np.ndarray:
@@ -86,7 +69,7 @@ class PanFPNDatasetMapper:
     """Map a COCO-panoptic dataset dict (see register_panoptic_dataset) to Panoptic FPN's inputs.
 
     Training output: "image" (C, H, W uint8 tensor), "instances" (gt_boxes, gt_classes, gt_masks),
-    "sem_seg" (H, W LongTensor, void = 255, in ``thing_mode``), plus the dict's other keys.
+    "sem_seg" (H, W LongTensor, void = 255, labels of ``semantic_layout``), plus the dict's other keys.
     Test output: "image" only (the PNG is not read); "height"/"width" stay the original size, to
     which the model resizes its predictions.
     """
@@ -98,25 +81,20 @@ class PanFPNDatasetMapper:
         *,
         augmentations: List[T.Augmentation],
         image_format: str,
-        thing_mode: str = "other",
-        metadata=None,
+        semantic_layout: Optional[SemanticLabelLayout] = None,
     ):
         """
         Args:
             augmentations: applied to the image and, with nearest sampling, to the panoptic id map.
             image_format: as detectron2's INPUT.FORMAT.
-            thing_mode: "other" or "all", the semantic target's layout (MODEL.PANFPN.SEM_SEG_THING_MODE).
-            metadata: the dataset's metadata; needed for thing_mode "all" (category_dataset_ids).
+            semantic_layout: the labels of the semantic target (training only).
         """
-        if thing_mode not in ("other", "all"):
-            raise ValueError(f"thing_mode must be 'other' or 'all', got {thing_mode!r}")
-        if is_train and thing_mode == "all" and metadata is None:
-            raise ValueError("thing_mode 'all' needs the dataset metadata (category_dataset_ids)")
+        if is_train and semantic_layout is None:
+            raise ValueError("PanFPNDatasetMapper: training needs the semantic_layout of its targets")
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
-        self.thing_mode = thing_mode
-        self.metadata = metadata
+        self.semantic_layout = semantic_layout
         self.semantic_map_for_augmentation = _needs_semantic_map(augmentations)
         mode = "training" if is_train else "inference"
         logger.info(f"[PanFPNDatasetMapper] Augmentations used in {mode}: {augmentations}")
@@ -124,30 +102,27 @@ class PanFPNDatasetMapper:
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         augmentations = utils.build_augmentation(cfg, is_train)  # ResizeShortestEdge, then RandomFlip
-        metadata = None
         if is_train:
             if cfg.INPUT.CROP.ENABLED:
                 # After the resize: the Cityscapes recipe scales by 0.5-2x, then crops a fixed size.
                 crop = T.RandomCrop_CategoryAreaConstraint(
                     cfg.INPUT.CROP.TYPE,
                     cfg.INPUT.CROP.SIZE,
-                    cfg.INPUT.CROP.get("SINGLE_CATEGORY_MAX_AREA", 1.0),
+                    cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA,
                     IGNORE_LABEL,
                 )
                 augmentations.insert(1, crop)
-            if cfg.MODEL.PANFPN.COLOR_AUG:
+            if cfg.INPUT.COLOR_AUG:
                 augmentations += [
                     T.RandomBrightness(*COLOR_AUG_RANGE),
                     T.RandomContrast(*COLOR_AUG_RANGE),
                     T.RandomSaturation(*COLOR_AUG_RANGE),
                 ]
-            metadata = _shared_metadata(cfg.DATASETS.TRAIN)
         return {
             "is_train": is_train,
             "augmentations": augmentations,
             "image_format": cfg.INPUT.FORMAT,
-            "thing_mode": cfg.MODEL.PANFPN.SEM_SEG_THING_MODE,
-            "metadata": metadata,
+            "semantic_layout": semantic_layout(cfg) if is_train else None,
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -165,7 +140,7 @@ class PanFPNDatasetMapper:
 
         png_file = dataset_dict["pan_seg_file_name"]
         segments_info = dataset_dict["segments_info"]
-        pan_seg = read_panoptic_png(png_file)
+        pan_seg = read_panoptic_png(png_file, PathManager.open)
         if pan_seg.shape != image.shape[:2]:
             raise ValueError(
                 f"panoptic PNG {png_file} is {pan_seg.shape[1]}x{pan_seg.shape[0]} (WxH) but image "
@@ -174,7 +149,7 @@ class PanFPNDatasetMapper:
         check_segments_present(pan_seg, segments_info, source=png_file)
 
         semantic = (
-            semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file)
+            semantic_target_from_panoptic(pan_seg, segments_info, self.semantic_layout, png_file)
             if self.semantic_map_for_augmentation
             else None
         )
@@ -186,23 +161,6 @@ class PanFPNDatasetMapper:
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         dataset_dict["instances"] = instances_from_panoptic(pan_seg, segments_info, png_file)
         dataset_dict["sem_seg"] = torch.as_tensor(
-            semantic_target_from_panoptic(pan_seg, segments_info, self.thing_mode, self.metadata, png_file).astype(
-                np.int64
-            )
+            semantic_target_from_panoptic(pan_seg, segments_info, self.semantic_layout, png_file).astype(np.int64)
         )
         return dataset_dict
-
-
-def _shared_metadata(dataset_names) -> Optional[object]:
-    """The metadata of the training datasets, which must share one category layout."""
-    if not dataset_names:
-        return None
-    metadatas = [MetadataCatalog.get(name) for name in dataset_names]
-    layout = metadatas[0].category_dataset_ids
-    for name, metadata in zip(dataset_names, metadatas):
-        if metadata.category_dataset_ids != layout:
-            raise ValueError(
-                f"training datasets {dataset_names[0]!r} and {name!r} have different categories "
-                f"({layout} vs {metadata.category_dataset_ids}); one semantic target layout cannot serve both"
-            )
-    return metadatas[0]

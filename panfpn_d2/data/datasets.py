@@ -1,6 +1,6 @@
 """Register any COCO-panoptic dataset (a JSON + a folder of PNGs) with detectron2, no offline step.
 
-Metadata follows detectron2's "separated" panoptic convention (see .notes/CONVENTIONS.md). Nothing
+Metadata follows detectron2's "separated" panoptic convention (see docs/design.md). Nothing
 here touches the disk at registration: the JSON is read when the dataset is loaded, or when its
 category metadata is first used if the categories were not given up front.
 """

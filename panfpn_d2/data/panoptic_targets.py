@@ -2,7 +2,7 @@
 
 ``pan_seg`` is an integer (H, W) map of segment ids (R + 256·G + 256²·B of the panoptic PNG;
 0 is void) and ``segments_info`` the dataset dict's list of segments, whose ``category_id`` is
-already contiguous (thing 0..T-1, stuff 1..S; see .notes/CONVENTIONS.md).
+already contiguous (thing 0..T-1, stuff 1..S; see docs/design.md).
 
 Every pixel is resolved through one lookup (a sorted table of segment ids + ``np.searchsorted``),
 so the cost is O(H·W·log K) whatever the number of segments K.
@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from detectron2.structures import BitMasks, Boxes, Instances
 
+from panfpn_lite.semantic_layout import SemanticLabelLayout
+
 IGNORE_LABEL = 255
-THING_MODES = ("other", "all")
 
 
 def _where(source: Optional[str]) -> str:
@@ -73,42 +74,16 @@ def check_segments_present(pan_seg: np.ndarray, segments_info: Sequence[dict], s
         )
 
 
-def _contiguous_to_all_index(metadata) -> Tuple[dict, dict]:
-    """(thing contiguous -> "all" label, stuff contiguous -> "all" label) from the metadata's id maps."""
-    all_index = {int(dataset_id): i for i, dataset_id in enumerate(metadata.category_dataset_ids)}
-    thing_to_all = {c: all_index[int(d)] for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
-    stuff_to_all = {c: all_index[int(d)] for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()}
-    return thing_to_all, stuff_to_all
-
-
 def semantic_target_from_panoptic(
-    pan_seg: np.ndarray, segments_info: Sequence[dict], thing_mode: str, metadata, source: Optional[str] = None
+    pan_seg: np.ndarray, segments_info: Sequence[dict], layout: SemanticLabelLayout, source: Optional[str] = None
 ) -> np.ndarray:
-    """The semantic-branch target, (H, W) uint8, void -> 255.
-
-    thing_mode "other": stuff pixels -> their stuff contiguous id (1..S), every thing pixel
-    (crowd included) -> 0. "all": every pixel -> the index of its category in
-    ``metadata.category_dataset_ids``.
-    """
-    if thing_mode not in THING_MODES:
-        raise ValueError(f"thing_mode must be one of {THING_MODES}, got {thing_mode!r}")
+    """The semantic-branch target, (H, W) uint8, void -> 255: each pixel gets its segment's label in
+    ``layout`` ("other": stuff -> its stuff contiguous id, every thing, crowd included, -> 0;
+    "all": the index of its category in the dataset's category order)."""
     index, labelled = _segment_index_map(pan_seg, segments_info, source)
-    if thing_mode == "all":
-        thing_to_all, stuff_to_all = _contiguous_to_all_index(metadata)
     segment_labels = np.empty(max(len(segments_info), 1), dtype=np.int64)
     for i, segment in enumerate(segments_info):
-        category = int(segment["category_id"])
-        if thing_mode == "other":
-            segment_labels[i] = 0 if segment["isthing"] else category
-        else:
-            table = thing_to_all if segment["isthing"] else stuff_to_all
-            if category not in table:
-                kind = "thing" if segment["isthing"] else "stuff"
-                raise ValueError(
-                    f"{_where(source)}segment {segment['id']} has {kind} contiguous category_id {category}, "
-                    f"unknown to the metadata"
-                )
-            segment_labels[i] = table[category]
+        segment_labels[i] = layout.segment_label(segment, source or "")
     if (segment_labels[: len(segments_info)] >= IGNORE_LABEL).any():
         raise ValueError(f"{_where(source)}more than {IGNORE_LABEL} semantic classes do not fit a uint8 target")
     return np.where(labelled, segment_labels[index], IGNORE_LABEL).astype(np.uint8)

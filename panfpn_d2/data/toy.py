@@ -21,6 +21,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from panfpn_lite.panoptic_format import id_to_rgb, segment_areas, segment_box
+
 from .datasets import register_panoptic_dataset
 
 TOY_VERSION = "toy_v3"
@@ -36,8 +38,8 @@ STUFF_CATEGORIES = [
     {"id": 13, "name": "dots", "isthing": 0, "color": [170, 110, 40]},
 ]
 # Each stuff texture is painted around its own base colour (+-50 per channel, so the
-# classes' colours overlap): texture alone is too slow to learn from scratch on a CPU
-# in minutes, colour alone does not tell every region apart.
+# classes' colours overlap): texture alone is slow to learn from scratch, colour alone does not
+# tell every region apart.
 STUFF_BASE_COLORS = {"stripes": (200.0, 90.0, 60.0), "checker": (70.0, 170.0, 80.0), "dots": (70.0, 100.0, 200.0)}
 STUFF_COLOR_JITTER = 50.0
 TOY_CATEGORIES = THING_CATEGORIES + STUFF_CATEGORIES
@@ -51,8 +53,8 @@ MAX_THINGS = 6
 # Below ~16 px at 128x128 a circle, a square and a triangle differ by a few noisy pixels.
 THING_DIAMETER_RANGE = (16.0, 56.0)
 # Like the stuff, each thing class is painted around its own base colour (+-60 per channel): with
-# colours that say nothing of the class, the shape classifier was right on 59-65% of the found
-# shapes after the 10-minute CPU schedule (PQ_th 42-44), short of a useful quick start.
+# colours that say nothing of the class, the quick start's schedule classified too few of the
+# found shapes right (docs/toy.md).
 THING_BASE_COLORS = {"circle": (230.0, 210.0, 50.0), "triangle": (210.0, 60.0, 210.0), "rectangle": (50.0, 200.0, 230.0)}
 THING_COLOR_JITTER = 60.0
 # A shape's colour differs from the mean colour of what it covers by at least this (Euclidean,
@@ -206,12 +208,6 @@ def render_toy_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, n
     return np.clip(image, 0, 255).round().astype(np.uint8), id_map, segments
 
 
-def _segment_geometry(id_map: np.ndarray, segment_id: int) -> Tuple[int, List[int]]:
-    ys, xs = np.nonzero(id_map == segment_id)
-    bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
-    return int(len(ys)), bbox
-
-
 def _write_split(root: Path, split: str, num_images: int, size: int, seed: int) -> None:
     image_dir, png_dir = root / split / "images", root / split / "panoptic"
     image_dir.mkdir(parents=True)
@@ -222,10 +218,10 @@ def _write_split(root: Path, split: str, num_images: int, size: int, seed: int) 
         image, id_map, segments = render_toy_image(rng, size)
         file_name = f"toy_{split}_{index:06d}.png"
         Image.fromarray(image).save(image_dir / file_name, compress_level=1)
-        rgb = np.stack([id_map % 256, id_map // 256 % 256, id_map // 65536], axis=-1).astype(np.uint8)
-        Image.fromarray(rgb).save(png_dir / file_name, compress_level=1)
+        Image.fromarray(id_to_rgb(id_map)).save(png_dir / file_name, compress_level=1)
+        areas = segment_areas(id_map, [s["id"] for s in segments])
         for segment in segments:
-            segment["area"], segment["bbox"] = _segment_geometry(id_map, segment["id"])
+            segment["area"], segment["bbox"] = areas[segment["id"]], segment_box(id_map == segment["id"])
         images.append({"id": index + 1, "file_name": file_name, "height": size, "width": size})
         annotations.append({"image_id": index + 1, "file_name": file_name, "segments_info": segments})
     content = {

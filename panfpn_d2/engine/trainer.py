@@ -3,11 +3,10 @@ and a non-finite loss check on every process."""
 import logging
 import weakref
 
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, default_setup
 
-from ..config import add_panfpn_config
+from ..config import load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_evaluator
 from .checkpoint import AtomicCheckpointer
@@ -75,11 +74,8 @@ class Trainer(DefaultTrainer):
 
 
 def setup_cfg(args):
-    """The config from ``--config-file`` and trailing ``KEY VALUE`` overrides, frozen and logged."""
-    cfg = get_cfg()
-    add_panfpn_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    """The config from ``--config-file`` and trailing ``KEY VALUE`` overrides (``load_config``), logged
+    and saved to OUTPUT_DIR by detectron2's ``default_setup``."""
+    cfg = load_config(args.config_file, args.opts)
     default_setup(cfg, args)
     return cfg

@@ -22,32 +22,21 @@ format, in percent. Per-class keys use "-" as detectron2's do.
   ``PanFPNCityscapesInstanceEvaluator`` -> ``{"segm_cityscapes": {AP, AP50, AP-<class>}}``.
 * ``build_evaluator(cfg, dataset_name, output_folder)`` picks those the model config produces
   (the Cityscapes ones too on "cityscapes_panoptic_seg" datasets), merging dicts of one task.
-* ``python -m panfpn_d2.evaluation.pq`` is panopticapi's PQ command line (and ``pq_compute``).
-
-Importing this package imports none of them: each is loaded when first used, so the PQ command
-line runs without torch or detectron2.
+* PQ of COCO panoptic files (``pq_compute``, the ``panfpn-pq`` command) lives in the torch-free
+  ``panfpn_lite.pq``.
 """
-import importlib
+from .build import build_evaluator
+from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
+from .instance_evaluation import PanFPNInstanceEvaluator
+from .panoptic_evaluation import PanFPNPanopticEvaluator
+from .semantic_evaluation import PanFPNSemSegEvaluator, semantic_metrics
 
-# public name -> the submodule that defines it
-_EXPORTS = {
-    "build_evaluator": "build",
-    "PanFPNCityscapesInstanceEvaluator": "cityscapes_evaluation",
-    "PanFPNCityscapesSemSegEvaluator": "cityscapes_evaluation",
-    "PanFPNInstanceEvaluator": "instance_evaluation",
-    "PanFPNPanopticEvaluator": "panoptic_evaluation",
-    "PanFPNSemSegEvaluator": "semantic_evaluation",
-    "pq_compute": "pq",
-    "semantic_metrics": "semantic_evaluation",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__ = [
+    "build_evaluator",
+    "PanFPNCityscapesInstanceEvaluator",
+    "PanFPNCityscapesSemSegEvaluator",
+    "PanFPNInstanceEvaluator",
+    "PanFPNPanopticEvaluator",
+    "PanFPNSemSegEvaluator",
+    "semantic_metrics",
+]

@@ -6,6 +6,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.utils.comm import is_main_process
 
+from ..config import has_instance_branch, has_semantic_branch
 from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
 from .instance_evaluation import PanFPNInstanceEvaluator
 from .panoptic_evaluation import PanFPNPanopticEvaluator
@@ -36,14 +37,15 @@ class MergingDatasetEvaluators(DatasetEvaluators):
 def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None) -> MergingDatasetEvaluators:
     """The evaluators of every output the configured model produces on ``dataset_name``.
 
-    * ``sem_seg`` (PanFPNSemSegEvaluator) unless MODEL.SEM_SEG_HEAD.LOSS_WEIGHT == 0; on
+    * ``sem_seg`` (PanFPNSemSegEvaluator) with a semantic branch (``has_semantic_branch``); on
       Cityscapes in the "all" thing mode (MODEL.PANFPN.SEM_SEG_THING_MODE) also cityscapesscripts'
       IoU / iIoU in the same ``sem_seg`` dict (PanFPNCityscapesSemSegEvaluator);
-    * ``bbox`` + ``segm`` (PanFPNInstanceEvaluator) unless MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0;
+    * ``bbox`` + ``segm`` (PanFPNInstanceEvaluator) with an instance branch (``has_instance_branch``);
       on Cityscapes also ``segm_cityscapes`` (PanFPNCityscapesInstanceEvaluator);
-      the Cityscapes evaluators write their prediction files under MODEL.PANFPN.EVAL_TEMP_ROOT;
+      the Cityscapes evaluators write their prediction files under TEST.CITYSCAPES_TEMP_ROOT;
     * ``panoptic_seg`` (PanFPNPanopticEvaluator) when both branches exist and
-      MODEL.PANOPTIC_FPN.COMBINE.ENABLED (the model merges them into a panoptic output).
+      MODEL.PANOPTIC_FPN.COMBINE.ENABLED (the model merges them into a panoptic output); with
+      TEST.WRITE_PANOPTIC_PNG it also writes them as COCO panoptic files to ``output_folder``.
 
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
@@ -55,15 +57,15 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             f"dataset {dataset_name!r}: metadata evaluator_type is {evaluator_type!r}; "
             f"build_evaluator supports {EVALUATOR_TYPES}"
         )
-    has_semantic = cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT != 0
-    has_instances = cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT != 0
+    has_semantic = has_semantic_branch(cfg)
+    has_instances = has_instance_branch(cfg)
     if not has_semantic and not has_instances:
         raise ValueError(
             "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT and MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT are both 0: "
             "the model has no branch to evaluate"
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
-    temp_root = cfg.MODEL.PANFPN.EVAL_TEMP_ROOT or None
+    temp_root = cfg.TEST.CITYSCAPES_TEMP_ROOT or None
     thing_mode = cfg.MODEL.PANFPN.SEM_SEG_THING_MODE
     evaluators = []
     if has_semantic:
@@ -80,7 +82,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
             PanFPNPanopticEvaluator(
                 dataset_name,
                 output_dir=output_folder,
-                write_panoptic_png=cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG,
+                write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
             )
         )
     return MergingDatasetEvaluators(evaluators)

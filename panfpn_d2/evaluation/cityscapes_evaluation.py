@@ -36,6 +36,8 @@ from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from PIL import Image
 
+from panfpn_lite.semantic_layout import SemanticLabelLayout
+
 from ..utils.env import import_extra
 from .gather import gather_on_main
 from .instance_evaluation import thing_dataset_ids
@@ -212,7 +214,7 @@ class PanFPNCityscapesSemSegEvaluator(_CityscapesScriptsEvaluator):
         from cityscapesscripts.helpers.labels import id2label
 
         super().__init__(dataset_name, distributed=distributed, temp_root=temp_root)
-        label_ids = [int(i) for i in self._metadata.category_dataset_ids]
+        label_ids = SemanticLabelLayout.from_metadata(self._metadata, "all").dataset_ids
         not_evaluated = [i for i in label_ids if i not in id2label or id2label[i].ignoreInEval]
         if not_evaluated:
             raise ValueError(

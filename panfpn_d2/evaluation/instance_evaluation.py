@@ -11,13 +11,14 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.logger import create_small_table
+from detectron2.utils.file_io import PathManager
 from hotcoco import mask as hotcoco_mask
 
-from ..data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import integer_image_ids, read_panoptic_png
+from panfpn_lite.segment_runs import SegmentRuns
+
 from ..utils.env import has_compiled_coco_eval
 from .gather import gather_on_main
-from .pq import integer_image_ids
-from .segment_codec import SegmentRuns
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
         things = [s for s in record["segments_info"] if s["isthing"]]
         if not things:
             return []
-        runs = SegmentRuns(read_panoptic_png(record["pan_seg_file_name"]))
+        runs = SegmentRuns(read_panoptic_png(record["pan_seg_file_name"], PathManager.open))
         rles = runs.rles([int(s["id"]) for s in things])
         return [
             {

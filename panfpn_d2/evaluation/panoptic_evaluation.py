@@ -14,15 +14,16 @@ from detectron2.utils.file_io import PathManager
 from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
+from panfpn_lite.panoptic_format import DatasetCategoryIds, integer_image_ids, segment_info
+from panfpn_lite.pq import GROUPS, is_scored
+from panfpn_lite.prediction_writer import PanopticPredictionWriter
+from panfpn_lite.segment_runs import SegmentRuns
+
 from .gather import gather_on_main
-from .pq import GROUPS, integer_image_ids, is_scored
-from .segment_codec import SegmentRuns, write_panoptic_png
 
 logger = logging.getLogger(__name__)
 
 _GROUP_SUFFIX = {"All": "", "Things": "_th", "Stuff": "_st"}
-PNG_SUBDIR = "panoptic_predictions"
-PREDICTIONS_JSON = "panoptic_predictions.json"
 
 
 def _metadata_path(metadata, key: str) -> str:
@@ -83,7 +84,8 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
 
     With ``write_panoptic_png``, each rank also writes its predictions as COCO panoptic PNGs to
     ``output_dir/panoptic_predictions/`` and the main process writes
-    ``output_dir/panoptic_predictions.json`` (e.g. for a benchmark server).
+    ``output_dir/panoptic_predictions.json`` (e.g. for a benchmark server), through
+    :class:`panfpn_lite.prediction_writer.PanopticPredictionWriter`.
     """
 
     def __init__(
@@ -95,31 +97,18 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         distributed: bool = True,
     ):
         metadata = MetadataCatalog.get(dataset_name)
-        self._thing_dataset_ids = {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
-        self._stuff_dataset_ids = {c: d for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()}
+        self._dataset_ids = DatasetCategoryIds(
+            metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
+        )
         self._metadata = metadata
         self._distributed = distributed
-        self._output_dir = output_dir
-        self._write_panoptic_png = write_panoptic_png
-        if write_panoptic_png:
-            if output_dir is None:
-                raise ValueError("PanFPNPanopticEvaluator: write_panoptic_png needs an output_dir")
-            PathManager.mkdirs(os.path.join(output_dir, PNG_SUBDIR))
+        if write_panoptic_png and output_dir is None:
+            raise ValueError("PanFPNPanopticEvaluator: write_panoptic_png needs an output_dir")
+        self._writer = PanopticPredictionWriter(output_dir) if write_panoptic_png else None
         self._records: List[dict] = []
 
     def reset(self):
         self._records = []
-
-    def _dataset_category_id(self, segment: dict, image_id) -> int:
-        table = self._thing_dataset_ids if segment["isthing"] else self._stuff_dataset_ids
-        category = int(segment["category_id"])
-        if category not in table:
-            kind = "thing" if segment["isthing"] else "stuff"
-            raise KeyError(
-                f"image_id {image_id}: predicted segment {segment['id']} has {kind} contiguous category_id "
-                f"{category}, unknown to dataset {self._metadata.name!r} (known: {sorted(table)})"
-            )
-        return int(table[category])
 
     def process(self, inputs, outputs):
         for model_input, output in zip(inputs, outputs):
@@ -134,7 +123,7 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
                 )
             record = self._encode(image_id, id_map, segments_info)
             record["file_name"] = os.path.splitext(os.path.basename(model_input["file_name"]))[0] + ".png"
-            if self._write_panoptic_png:
+            if self._writer is not None:
                 self._write_png(id_map, record)
             self._records.append(record)
 
@@ -155,7 +144,7 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
             {
                 "id": position + 1,
                 "source_id": int(segment["id"]),
-                "category_id": self._dataset_category_id(segment, image_id),
+                "category_id": self._dataset_ids.of_segment(segment, image_id),
                 "area": runs.area(int(segment["id"])),
                 "segmentation": rle,
             }
@@ -174,7 +163,7 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
             compact_map = np.where(source_ids[position] == id_map, compact_ids[position], 0)
         else:
             compact_map = np.zeros(id_map.shape, dtype=np.int64)
-        write_panoptic_png(compact_map, os.path.join(self._output_dir, PNG_SUBDIR, record["file_name"]))
+        self._writer.write_png(compact_map, record["file_name"])
 
     def _gathered_records(self) -> Optional[List[dict]]:
         gathered = gather_on_main(self._records, self._distributed)
@@ -235,7 +224,7 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         hotcoco_results = evaluation.results()
         logger.info("Panoptic Evaluation Results:\n" + detectron2_panoptic_table(hotcoco_results))
 
-        if self._write_panoptic_png:
+        if self._writer is not None:
             self._write_predictions_json(gt_dataset, records)
         categories = {int(c["id"]): c for c in gt_dataset["categories"]}
         return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, categories)})
@@ -245,14 +234,9 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
             {
                 "image_id": r["image_id"],
                 "file_name": r["file_name"],
-                "segments_info": [
-                    {"id": s["id"], "category_id": s["category_id"], "iscrowd": 0, "area": s["area"]}
-                    for s in r["segments"]
-                ],
+                "segments_info": [segment_info(s["id"], s["category_id"], s["area"]) for s in r["segments"]],
             }
             for r in records
         ]
-        path = os.path.join(self._output_dir, PREDICTIONS_JSON)
-        with PathManager.open(path, "w") as f:
-            json.dump(dict(gt_dataset, annotations=annotations), f)
-        logger.info(f"Wrote panoptic predictions to {path} and {os.path.join(self._output_dir, PNG_SUBDIR)}/")
+        path = self._writer.write_json(**dict(gt_dataset, annotations=annotations))
+        logger.info(f"Wrote panoptic predictions to {path} and {self._writer.png_dir}/")

@@ -2,29 +2,21 @@
 derived from the panoptic ground truth (no semantic PNGs needed)."""
 import logging
 from collections import OrderedDict
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils.file_io import PathManager
 
-from ..data.dataset_mapper import read_panoptic_png
-from ..data.panoptic_targets import THING_MODES, semantic_target_from_panoptic
+from panfpn_lite.panoptic_format import read_panoptic_png
+from panfpn_lite.semantic_layout import SemanticLabelLayout
+
+from ..data.panoptic_targets import semantic_target_from_panoptic
 from .gather import gather_on_main
 
 logger = logging.getLogger(__name__)
-
-
-def semantic_class_names(metadata, thing_mode: str) -> List[str]:
-    """The names of the semantic labels in ``thing_mode``'s layout (see .notes/CONVENTIONS.md)."""
-    if thing_mode == "other":
-        return list(metadata.stuff_classes)
-    if thing_mode == "all":
-        names = {d: metadata.thing_classes[c] for d, c in metadata.thing_dataset_id_to_contiguous_id.items()}
-        names.update({d: metadata.stuff_classes[c] for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()})
-        return [names[d] for d in metadata.category_dataset_ids]
-    raise ValueError(f"thing_mode must be one of {THING_MODES}, got {thing_mode!r}")
 
 
 def semantic_metrics(confusion: np.ndarray, class_names: Sequence[str]) -> Dict[str, float]:
@@ -63,16 +55,15 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
     """mIoU, fwIoU, mACC, pACC (+ per class) of ``argmax(outputs[i]["sem_seg"])``.
 
     The ground truth is each image's panoptic PNG (its dataset dict's ``pan_seg_file_name`` and
-    ``segments_info``) turned into the semantic map of ``thing_mode`` ("other": stuff classes + one 'things' class,
-    "all": one class per category), void pixels ignored. Only the class-by-class confusion
+    ``segments_info``) turned into the semantic map of ``thing_mode``'s :class:`SemanticLabelLayout`
+    ("other": stuff classes + one 'things' class, "all": one class per category), void pixels ignored. Only the class-by-class confusion
     matrix is kept and, in a distributed run, summed on the main process.
     """
 
     def __init__(self, dataset_name: str, thing_mode: str, *, distributed: bool = True):
         self._metadata = MetadataCatalog.get(dataset_name)
-        self._thing_mode = thing_mode
-        self._class_names = semantic_class_names(self._metadata, thing_mode)
-        self._num_classes = len(self._class_names)
+        self._layout = SemanticLabelLayout.from_metadata(self._metadata, thing_mode)
+        self._num_classes = self._layout.num_classes
         self._distributed = distributed
         self._dataset_dicts = {d["image_id"]: d for d in DatasetCatalog.get(dataset_name)}
         self._confusion = np.zeros((self._num_classes, self._num_classes), dtype=np.int64)
@@ -85,10 +76,9 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
             raise KeyError(f"dataset {self._metadata.name!r} has no image with id {image_id!r}")
         record = self._dataset_dicts[image_id]
         return semantic_target_from_panoptic(
-            read_panoptic_png(record["pan_seg_file_name"]),
+            read_panoptic_png(record["pan_seg_file_name"], PathManager.open),
             record["segments_info"],
-            self._thing_mode,
-            self._metadata,
+            self._layout,
             source=record["pan_seg_file_name"],
         )
 
@@ -99,7 +89,7 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
             if scores.shape[0] != self._num_classes:
                 raise ValueError(
                     f"image_id {image_id}: sem_seg has {scores.shape[0]} classes, thing mode "
-                    f"{self._thing_mode!r} of {self._metadata.name!r} has {self._num_classes}"
+                    f"{self._layout.thing_mode!r} of {self._metadata.name!r} has {self._num_classes}"
                 )
             prediction = scores.argmax(dim=0).to(torch.device("cpu")).numpy().astype(np.int64)
             target = self._target(image_id)
@@ -120,11 +110,11 @@ class PanFPNSemSegEvaluator(DatasetEvaluator):
         if confusion.sum() == 0:
             logger.warning("PanFPNSemSegEvaluator: no labelled pixel was processed; nothing to evaluate")
             return {}
-        results = semantic_metrics(confusion, self._class_names)
+        results = semantic_metrics(confusion, self._layout.class_names)
         logger.info(
             "Semantic segmentation ({} classes, thing mode {!r}): mIoU {:.3f}, fwIoU {:.3f}, mACC {:.3f}, "
             "pACC {:.3f}".format(
-                self._num_classes, self._thing_mode, results["mIoU"], results["fwIoU"], results["mACC"], results["pACC"]
+                self._num_classes, self._layout.thing_mode, results["mIoU"], results["fwIoU"], results["mACC"], results["pACC"]
             )
         )
         return OrderedDict({"sem_seg": results})

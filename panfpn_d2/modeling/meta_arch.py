@@ -1,13 +1,11 @@
 """The Panoptic FPN meta-architecture: Mask R-CNN + FPN with a semantic branch."""
 import contextlib
-import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, build_backbone
 from detectron2.modeling.meta_arch.semantic_seg import build_sem_seg_head
@@ -17,14 +15,16 @@ from detectron2.modeling.roi_heads import build_roi_heads
 from detectron2.structures import ImageList, Instances, ROIMasks
 from detectron2.utils.events import get_event_storage
 
+from ..config import (
+    LOSS_SCHEDULES,
+    OUTPUTS,
+    has_instance_branch,
+    has_semantic_branch,
+    resolve_outputs,
+    semantic_label_to_category,
+    validate_config,
+)
 from .panoptic_merge import combine_semantic_and_instance_outputs
-from .semantic_head import AGGREGATIONS, SEM_SEG_LOSSES
-
-THING_MODES = ("other", "all")
-LOSS_SCHEDULES = ("combine", "alternate")
-# What inference can return, in detectron2's order; the default returns all the model's branches give.
-OUTPUTS = ("sem_seg", "instances", "panoptic_seg")
-logger = logging.getLogger(__name__)
 
 
 @META_ARCH_REGISTRY.register()
@@ -130,8 +130,8 @@ class PanFPN(GeneralizedRCNN):
         validate_config(cfg)
         backbone = build_backbone(cfg)
         instance_shape, semantic_shape = branch_input_shapes(backbone.output_shape(), cfg.MODEL.PANFPN.GROUPED_FPN)
-        has_instances = cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0
-        has_semantic = cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0
+        has_instances = has_instance_branch(cfg)
+        has_semantic = has_semantic_branch(cfg)
         combine = cfg.MODEL.PANOPTIC_FPN.COMBINE
         return {
             "backbone": backbone,
@@ -359,114 +359,3 @@ def branch_input_shapes(shapes: Dict[str, ShapeSpec], grouped_fpn: bool):
         return shapes, shapes
     halves = {k: ShapeSpec(channels=v.channels // 2, stride=v.stride) for k, v in shapes.items()}
     return halves, halves
-
-
-def _dataset_metadata(cfg):
-    names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
-    return (names[0], MetadataCatalog.get(names[0])) if names else (None, None)
-
-
-def semantic_label_to_category(cfg) -> Optional[List[int]]:
-    """
-    For each semantic label, the stuff category (contiguous id) of its panoptic
-    segment, or -1 to discard it: in "other" mode label 0 (all things) is
-    discarded and stuff labels are the stuff ids; in "all" mode every thing
-    label is discarded and stuff labels map through the dataset's category order.
-    """
-    if cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT <= 0:
-        return None
-    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-    if cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "other":
-        return [-1] + list(range(1, num_classes))
-    name, meta = _dataset_metadata(cfg)
-    category_ids = meta.get("category_dataset_ids", None) if meta is not None else None
-    if category_ids is None:
-        raise ValueError(
-            "MODEL.PANFPN.SEM_SEG_THING_MODE='all' needs the dataset's category order: "
-            f"metadata 'category_dataset_ids' of {name!r} (DATASETS.TRAIN[0]) is missing; "
-            "register the dataset with panfpn_d2.data.register_panoptic_dataset"
-        )
-    stuff_ids = meta.stuff_dataset_id_to_contiguous_id
-    return [stuff_ids.get(dataset_id, -1) for dataset_id in category_ids]
-
-
-def resolve_outputs(requested, has_instances: bool, has_semantic: bool, combine_enabled: bool) -> Tuple[str, ...]:
-    """
-    What inference returns (MODEL.PANFPN.OUTPUTS), in ``OUTPUTS`` order. The default, all of
-    ``OUTPUTS``, means what the model can give (as detectron2: a branch-less output is left
-    out); any other request must be a non-empty subset of ``OUTPUTS`` whose outputs the model
-    can all give. Raises a ValueError naming the key otherwise.
-    """
-    requested = tuple(requested)
-    needs = {
-        "sem_seg": (has_semantic, "a semantic branch (MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0)"),
-        "instances": (has_instances, "an instance branch (MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0)"),
-        "panoptic_seg": (
-            has_instances and has_semantic and combine_enabled,
-            "both branches and MODEL.PANOPTIC_FPN.COMBINE.ENABLED",
-        ),
-    }
-    if sorted(requested) == sorted(OUTPUTS):
-        return tuple(name for name in OUTPUTS if needs[name][0])
-    unknown = [name for name in requested if name not in OUTPUTS]
-    if not requested or unknown or len(set(requested)) != len(requested):
-        raise ValueError(
-            f"MODEL.PANFPN.OUTPUTS must be a non-empty list of distinct names from {OUTPUTS}, got {requested}"
-        )
-    for name in requested:
-        available, what = needs[name]
-        if not available:
-            raise ValueError(f"MODEL.PANFPN.OUTPUTS lists {name!r}, which needs {what}")
-    return tuple(name for name in OUTPUTS if name in requested)
-
-
-def validate_config(cfg):
-    """Raise a ValueError naming the key of any inconsistent setting."""
-    panfpn = cfg.MODEL.PANFPN
-    choices = {
-        "SEM_SEG_THING_MODE": THING_MODES,
-        "LOSS_SCHEDULE": LOSS_SCHEDULES,
-        "SEM_SEG_AGGREGATION": AGGREGATIONS,
-        "SEM_SEG_LOSS": SEM_SEG_LOSSES,
-    }
-    for key, allowed in choices.items():
-        if panfpn[key] not in allowed:
-            raise ValueError(f"MODEL.PANFPN.{key} must be one of {allowed}, got {panfpn[key]!r}")
-    weights = {
-        "MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT": cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT,
-        "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT": cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT,
-    }
-    for key, value in weights.items():
-        if value < 0:
-            raise ValueError(f"{key} (a lambda of the joint loss) must be >= 0, got {value}")
-    if all(v == 0 for v in weights.values()):
-        raise ValueError(f"{' and '.join(weights)} are both 0: nothing to train")
-    resolve_outputs(
-        panfpn.OUTPUTS, weights["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT"] > 0,
-        weights["MODEL.SEM_SEG_HEAD.LOSS_WEIGHT"] > 0, cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
-    )
-    if panfpn.GROUPED_FPN and cfg.MODEL.FPN.OUT_CHANNELS % 2:
-        raise ValueError(
-            f"MODEL.PANFPN.GROUPED_FPN splits the FPN channels in halves: MODEL.FPN.OUT_CHANNELS "
-            f"must be even, got {cfg.MODEL.FPN.OUT_CHANNELS}"
-        )
-
-    name, meta = _dataset_metadata(cfg)
-    if meta is None:
-        return
-    expected = {}
-    if weights["MODEL.SEM_SEG_HEAD.LOSS_WEIGHT"] > 0:
-        if panfpn.SEM_SEG_THING_MODE == "other" and meta.get("stuff_classes", None) is not None:
-            expected["MODEL.SEM_SEG_HEAD.NUM_CLASSES"] = (
-                cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, len(meta.stuff_classes), "stuff classes + 'other'")
-        if panfpn.SEM_SEG_THING_MODE == "all" and meta.get("category_dataset_ids", None) is not None:
-            expected["MODEL.SEM_SEG_HEAD.NUM_CLASSES"] = (
-                cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, len(meta.category_dataset_ids), "categories")
-    if weights["MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT"] > 0 and meta.get("thing_classes", None) is not None:
-        expected["MODEL.ROI_HEADS.NUM_CLASSES"] = (cfg.MODEL.ROI_HEADS.NUM_CLASSES, len(meta.thing_classes), "thing classes")
-    for key, (value, needed, what) in expected.items():
-        if value != needed:
-            raise ValueError(
-                f"{key} = {value} disagrees with dataset {name!r}, which has {needed} {what} "
-                f"(MODEL.PANFPN.SEM_SEG_THING_MODE = {panfpn.SEM_SEG_THING_MODE!r})"
-            )

@@ -11,8 +11,8 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 
-AGGREGATIONS = ("sum", "concat")
-SEM_SEG_LOSSES = ("cross_entropy", "bootstrap")
+from ..config import SEM_SEG_AGGREGATIONS, SEM_SEG_LOSSES
+
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -59,9 +59,9 @@ class PanFPNSemSegHead(nn.Module):
         super().__init__()
         if not input_shape:
             raise ValueError("PanFPNSemSegHead: input_shape (MODEL.SEM_SEG_HEAD.IN_FEATURES) is empty")
-        if aggregation not in AGGREGATIONS:
+        if aggregation not in SEM_SEG_AGGREGATIONS:
             raise ValueError(
-                f"MODEL.PANFPN.SEM_SEG_AGGREGATION must be one of {AGGREGATIONS}, got {aggregation!r}"
+                f"MODEL.PANFPN.SEM_SEG_AGGREGATION must be one of {SEM_SEG_AGGREGATIONS}, got {aggregation!r}"
             )
         if loss_type not in SEM_SEG_LOSSES:
             raise ValueError(f"MODEL.PANFPN.SEM_SEG_LOSS must be one of {SEM_SEG_LOSSES}, got {loss_type!r}")

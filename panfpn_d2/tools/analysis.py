@@ -42,7 +42,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..modeling import meta_arch
-from .cli import add_config_arguments, load_config
+from ..config import load_config
+from .cli import add_config_arguments
 from .random_weights import make_random_model_detect
 from .timing import ComponentTimer
 

@@ -14,11 +14,9 @@ are also written in COCO panoptic format: ``DIR/panoptic_predictions/<name>.png`
 ``DIR/panoptic_predictions.json`` (dataset category ids).
 """
 import argparse
-import glob
-import json
 import logging
 import os
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,76 +28,36 @@ from detectron2.utils.logger import setup_logger
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
-from ..evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
-from ..evaluation.segment_codec import write_panoptic_png
-from ..modeling.meta_arch import resolve_outputs
+from panfpn_lite.panoptic_format import DatasetCategoryIds
+from panfpn_lite.prediction_writer import PanopticPredictionWriter, prediction_annotation
+from panfpn_lite.runtime.inputs import image_paths
+from panfpn_lite.semantic_layout import SemanticLabelLayout
+
+from ..config import load_config, model_outputs, semantic_layout
 from ..utils.env import import_extra
-from .cli import add_config_arguments, load_config
+from .cli import add_config_arguments
 
 cv2 = import_extra("cv2", "demo", "panfpn_d2.tools.demo")
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_FOURCC = "mp4v"
 
 
-def image_paths(inputs: Sequence[str]) -> List[str]:
-    """The image files named by ``inputs``: files, folders (their images) or glob patterns."""
-    paths = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = sorted(
-                os.path.join(item, name)
-                for name in os.listdir(item)
-                if name.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        elif os.path.isfile(item):
-            found = [item]
-        else:
-            found = sorted(glob.glob(os.path.expanduser(item)))
-        if not found:
-            raise FileNotFoundError(f"--input {item!r}: no image file, folder of images or glob match")
-        paths.extend(found)
-    names: Dict[str, str] = {}
-    for path in paths:
-        name = os.path.basename(path)
-        if name in names and names[name] != path:
-            raise ValueError(
-                f"--input: {names[name]!r} and {path!r} would both be written to the output as {name!r}"
-            )
-        names[name] = path
-    return list(names.values())
-
-
-def semantic_label_metadata(metadata, thing_mode: str) -> Metadata:
+def semantic_label_metadata(metadata, layout: SemanticLabelLayout) -> Metadata:
     """Metadata whose ``stuff_classes``/``stuff_colors`` are indexed by the semantic branch's labels.
 
     In the "other" thing mode the labels are the stuff contiguous ids (0 = 'things'), as in the
-    dataset's metadata; in the "all" mode label i is the category ``category_dataset_ids[i]``.
+    dataset's metadata; in the "all" mode they are the layout's, one per category.
     """
-    if thing_mode == "other":
+    if layout.thing_mode == "other":
         return metadata
-    if metadata.get("category_dataset_ids", None) is None:
-        raise ValueError(
-            f"dataset {metadata.name!r} has no metadata 'category_dataset_ids', which drawing the "
-            "semantic output of MODEL.PANFPN.SEM_SEG_THING_MODE='all' needs"
-        )
-    thing_ids, stuff_ids = metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id
-    classes, colors = [], []
-    for dataset_id in metadata.category_dataset_ids:
-        if dataset_id in thing_ids:
-            classes.append(metadata.thing_classes[thing_ids[dataset_id]])
-            colors.append(metadata.thing_colors[thing_ids[dataset_id]])
-        else:
-            classes.append(metadata.stuff_classes[stuff_ids[dataset_id]])
-            colors.append(metadata.stuff_colors[stuff_ids[dataset_id]])
     return Metadata(
         name=f"{metadata.name} (semantic labels)",
         thing_classes=metadata.thing_classes,
         thing_colors=metadata.thing_colors,
-        stuff_classes=classes,
-        stuff_colors=colors,
+        stuff_classes=layout.class_names,
+        stuff_colors=layout.colors,
     )
 
 
@@ -118,54 +76,27 @@ def dataset_categories(metadata) -> List[dict]:
 
 def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata, image_id: str) -> dict:
     """The COCO panoptic annotation of a prediction (dataset category ids; empty segments left out)."""
-    dataset_ids = {
-        True: {c: d for d, c in metadata.thing_dataset_id_to_contiguous_id.items()},
-        False: {c: d for d, c in metadata.stuff_dataset_id_to_contiguous_id.items()},
-    }
-    areas = np.bincount(id_map.ravel(), minlength=max([0] + [s["id"] for s in segments_info]) + 1)
-    segments = []
-    for segment in segments_info:
-        is_thing = bool(segment["isthing"])
-        category = int(segment["category_id"])
-        if category not in dataset_ids[is_thing]:
-            raise KeyError(
-                f"image {image_id}: segment {segment['id']} has {'thing' if is_thing else 'stuff'} category_id "
-                f"{category}, unknown to dataset {metadata.name!r} (known: {sorted(dataset_ids[is_thing])})"
-            )
-        area = int(areas[segment["id"]])
-        if area == 0:
-            continue
-        ys, xs = np.nonzero(id_map == segment["id"])
-        record = {
-            "id": int(segment["id"]),
-            "category_id": int(dataset_ids[is_thing][category]),
-            "iscrowd": 0,
-            "area": area,
-            "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-        }
-        if "score" in segment:
-            record["score"] = float(segment["score"])
-        segments.append(record)
-    return {"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": segments}
+    dataset_ids = DatasetCategoryIds(
+        metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
+    )
+    segments = [dict(s, category_id=dataset_ids.of_segment(s, image_id)) for s in segments_info]
+    return prediction_annotation(id_map, segments, image_id)
 
 
 def drawn_outputs(cfg) -> Tuple[str, ...]:
     """The model outputs the demo draws: the panoptic segmentation alone when the model makes one
     (then the mask head runs only for the instances it pastes), else what the model gives."""
-    outputs = resolve_outputs(
-        cfg.MODEL.PANFPN.OUTPUTS, cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0,
-        cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0, cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
-    )
+    outputs = model_outputs(cfg)
     return ("panoptic_seg",) if "panoptic_seg" in outputs else outputs
 
 
 class PanopticDemo:
     """Predicts with a ``DefaultPredictor`` and draws what the model outputs."""
 
-    def __init__(self, predictor: DefaultPredictor, metadata, thing_mode: str):
+    def __init__(self, predictor: DefaultPredictor, metadata, layout: SemanticLabelLayout):
         self.predictor = predictor
         self.metadata = metadata
-        self.semantic_metadata = semantic_label_metadata(metadata, thing_mode)
+        self.semantic_metadata = semantic_label_metadata(metadata, layout)
 
     @classmethod
     def from_config(cls, cfg):
@@ -177,7 +108,7 @@ class PanopticDemo:
         cfg.defrost()
         cfg.MODEL.PANFPN.OUTPUTS = drawn_outputs(cfg)
         cfg.freeze()
-        return cls(DefaultPredictor(cfg), MetadataCatalog.get(cfg.DATASETS.TEST[0]), cfg.MODEL.PANFPN.SEM_SEG_THING_MODE)
+        return cls(DefaultPredictor(cfg), MetadataCatalog.get(cfg.DATASETS.TEST[0]), semantic_layout(cfg))
 
     def predict(self, image_bgr: np.ndarray) -> dict:
         """The model's outputs for one BGR image, on the CPU."""
@@ -227,8 +158,7 @@ class PanopticDemo:
     def run_on_images(self, paths: Sequence[str], output_dir: str, write_panoptic: bool = False) -> List[str]:
         """Write the overlay of each image to ``output_dir``; return the files written."""
         os.makedirs(output_dir, exist_ok=True)
-        if write_panoptic:
-            os.makedirs(os.path.join(output_dir, PNG_SUBDIR), exist_ok=True)
+        writer = PanopticPredictionWriter(output_dir) if write_panoptic else None
         written, images, annotations = [], [], []
         for path in tqdm.tqdm(paths, desc="images", unit="image", disable=len(paths) < 2):
             image_bgr = read_image(path, format="BGR")
@@ -247,19 +177,12 @@ class PanopticDemo:
                 image_id = os.path.splitext(os.path.basename(path))[0]
                 id_map = predictions["panoptic_seg"][0].numpy().astype(np.int64)
                 annotation = panoptic_annotation(id_map, predictions["panoptic_seg"][1], self.metadata, image_id)
-                png_path = os.path.join(output_dir, PNG_SUBDIR, annotation["file_name"])
-                write_panoptic_png(id_map, png_path)
-                written.append(png_path)
+                written.append(writer.write_png(id_map, annotation["file_name"]))
                 annotations.append(annotation)
                 height, width = id_map.shape
                 images.append({"id": image_id, "file_name": os.path.basename(path), "height": height, "width": width})
         if write_panoptic:
-            json_path = os.path.join(output_dir, PREDICTIONS_JSON)
-            with open(json_path, "w") as f:
-                json.dump(
-                    {"images": images, "annotations": annotations, "categories": dataset_categories(self.metadata)}, f
-                )
-            written.append(json_path)
+            written.append(writer.write_json(images, annotations, dataset_categories(self.metadata)))
         return written
 
     def run_on_video(self, capture: cv2.VideoCapture, output_path: str, max_frames: Optional[int] = None) -> int:

@@ -5,7 +5,7 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import panfpn_d2.data  # noqa: F401  (registers the built-in names, as users get them)
-from helpers import COCO_SAMPLE as SAMPLE_DIR
+from tests.support.paths import COCO_SAMPLE as SAMPLE_DIR
 
 _counter = itertools.count()
 

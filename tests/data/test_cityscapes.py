@@ -6,6 +6,7 @@ from PIL import Image
 
 from panfpn_d2.data import PanFPNDatasetMapper
 from panfpn_d2.data.datasets import register_cityscapes_panoptic
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 # Cityscapes label ids: 0 unlabeled (void), 7 road, 11 building, 23 sky, 24 person, 26 car.
 IMAGES = ("zurich_000001_000019", "zurich_000002_000019")
@@ -54,7 +55,8 @@ def test_cityscapes_load_and_map(cityscapes_root, dataset_name):
     assert [(s["category_id"], s["isthing"]) for s in crowd] == [(2, True)]  # car: thing contiguous 2
 
     mapper = PanFPNDatasetMapper(
-        True, augmentations=[], image_format="RGB", thing_mode="all", metadata=MetadataCatalog.get(dataset_name)
+        True, augmentations=[], image_format="RGB",
+        semantic_layout=SemanticLabelLayout.from_metadata(MetadataCatalog.get(dataset_name), "all"),
     )
     out = mapper(record)
     expected_ids = instance_ids(0)

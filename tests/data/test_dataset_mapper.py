@@ -10,9 +10,11 @@ from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from PIL import Image
 
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 from panfpn_d2.config import add_panfpn_config
 from panfpn_d2.data import PanFPNDatasetMapper, semantic_target_from_panoptic
-from panfpn_d2.data.dataset_mapper import read_panoptic_png, transform_id_map
+from panfpn_d2.data.dataset_mapper import transform_id_map
+from panfpn_lite.panoptic_format import read_panoptic_png
 
 
 def make_cfg(train_name, **input_overrides):
@@ -32,8 +34,8 @@ def make_cfg(train_name, **input_overrides):
 
 def fixed_mapper(name, augmentations, thing_mode="other"):
     return PanFPNDatasetMapper(
-        True, augmentations=augmentations, image_format="BGR", thing_mode=thing_mode,
-        metadata=MetadataCatalog.get(name),
+        True, augmentations=augmentations, image_format="BGR",
+        semantic_layout=SemanticLabelLayout.from_metadata(MetadataCatalog.get(name), thing_mode),
     )
 
 
@@ -92,14 +94,14 @@ def test_resize_matches_nearest_resize_of_the_targets(coco_sample):
     meta = MetadataCatalog.get(coco_sample)
     record = DatasetCatalog.get(coco_sample)[1]  # 640x360
     pan = read_panoptic_png(record["pan_seg_file_name"])
-    sem = semantic_target_from_panoptic(pan, record["segments_info"], "other", meta)
+    sem = semantic_target_from_panoptic(pan, record["segments_info"], SemanticLabelLayout.from_metadata(meta, "other"))
     # Exact 2x: every source pixel becomes a 2x2 block.
     out = fixed_mapper(coco_sample, [T.Resize((720, 1280))])(record)
     np.testing.assert_array_equal(out["sem_seg"].numpy(), sem.repeat(2, 0).repeat(2, 1))
     # Any scale: the same as detectron2's (PIL nearest) resize of a uint8 semantic map.
     resize = T.ResizeTransform(360, 640, 217, 389)
     np.testing.assert_array_equal(
-        semantic_target_from_panoptic(transform_id_map(T.TransformList([resize]), pan), record["segments_info"], "other", meta),
+        semantic_target_from_panoptic(transform_id_map(T.TransformList([resize]), pan), record["segments_info"], SemanticLabelLayout.from_metadata(meta, "other")),
         resize.apply_segmentation(sem),
     )
 
@@ -109,7 +111,7 @@ def test_cityscapes_recipe_crop_and_color(coco_sample):
         coco_sample, MIN_SIZE_TRAIN=(180, 360, 720), MAX_SIZE_TRAIN=4096,
         **{"CROP.ENABLED": True, "CROP.TYPE": "absolute", "CROP.SIZE": [128, 256]},
     )
-    cfg.MODEL.PANFPN.COLOR_AUG = True
+    cfg.INPUT.COLOR_AUG = True
     mapper = PanFPNDatasetMapper(cfg, is_train=True)
     kinds = [type(a).__name__ for a in mapper.augmentations.augs]
     assert kinds == ["ResizeShortestEdge", "RandomCrop_CategoryAreaConstraint", "RandomFlip",
@@ -128,9 +130,9 @@ def test_category_area_constrained_crop_gets_a_semantic_map(coco_sample):
     assert_targets_consistent(out)
 
 
-def test_all_mode_needs_metadata():
-    with pytest.raises(ValueError, match="metadata"):
-        PanFPNDatasetMapper(True, augmentations=[], image_format="BGR", thing_mode="all")
+def test_training_needs_a_semantic_layout():
+    with pytest.raises(ValueError, match="semantic_layout"):
+        PanFPNDatasetMapper(True, augmentations=[], image_format="BGR")
 
 
 @pytest.fixture

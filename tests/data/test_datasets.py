@@ -6,8 +6,9 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 from panfpn_d2.data import instances_from_panoptic, register_panoptic_dataset, semantic_target_from_panoptic
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
 from panfpn_d2.data.datasets import coco_panoptic_categories
 
 from .conftest import SAMPLE_DIR
@@ -53,8 +54,8 @@ def test_targets_account_for_every_pixel(coco_sample):
         pan = read_panoptic_png(record["pan_seg_file_name"])
         assert pan.shape == (record["height"], record["width"])
         segments = record["segments_info"]
-        sem_other = semantic_target_from_panoptic(pan, segments, "other", meta)
-        sem_all = semantic_target_from_panoptic(pan, segments, "all", meta)
+        sem_other = semantic_target_from_panoptic(pan, segments, SemanticLabelLayout.from_metadata(meta, "other"))
+        sem_all = semantic_target_from_panoptic(pan, segments, SemanticLabelLayout.from_metadata(meta, "all"))
         instances = instances_from_panoptic(pan, segments)
         masks = instances.gt_masks.tensor.numpy()
 
@@ -194,5 +195,5 @@ def test_image_without_things_or_stuff_is_valid(dataset_name, tmp_path):
     (record,) = DatasetCatalog.get(dataset_name)
     pan_seg = read_panoptic_png(record["pan_seg_file_name"])
     assert len(instances_from_panoptic(pan_seg, record["segments_info"])) == 0
-    sem = semantic_target_from_panoptic(pan_seg, record["segments_info"], "other", MetadataCatalog.get(dataset_name))
+    sem = semantic_target_from_panoptic(pan_seg, record["segments_info"], SemanticLabelLayout.from_metadata(MetadataCatalog.get(dataset_name), "other"))
     assert (sem[:2] == 1).all() and (sem[2:] == 255).all()

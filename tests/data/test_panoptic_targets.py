@@ -9,12 +9,15 @@ from panfpn_d2.data.panoptic_targets import (
     instances_from_panoptic,
     semantic_target_from_panoptic,
 )
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 # Dataset ids deliberately out of order and sparse: things 7 and 3, stuff 50 and 9.
 METADATA = SimpleNamespace(
     category_dataset_ids=[7, 50, 3, 9],
     thing_dataset_id_to_contiguous_id={7: 0, 3: 1},
     stuff_dataset_id_to_contiguous_id={50: 1, 9: 2},
+    thing_classes=["seven", "three"],
+    stuff_classes=["things", "fifty", "nine"],
 )
 SEGMENTS = [
     {"id": 300, "category_id": 2, "isthing": 0, "iscrowd": 0},  # stuff 9
@@ -37,7 +40,7 @@ def make_pan_seg():
 
 def test_semantic_other_mode():
     pan = make_pan_seg()
-    sem = semantic_target_from_panoptic(pan, SEGMENTS, "other", METADATA)
+    sem = semantic_target_from_panoptic(pan, SEGMENTS, SemanticLabelLayout.from_metadata(METADATA, "other"))
     expected = np.full(pan.shape, 2, dtype=np.uint8)
     expected[pan == 0] = 255
     expected[np.isin(pan, [11, 12, 13])] = 0
@@ -48,7 +51,7 @@ def test_semantic_other_mode():
 
 def test_semantic_all_mode_uses_category_order():
     pan = make_pan_seg()
-    sem = semantic_target_from_panoptic(pan, SEGMENTS, "all", METADATA)
+    sem = semantic_target_from_panoptic(pan, SEGMENTS, SemanticLabelLayout.from_metadata(METADATA, "all"))
     expected = np.full(pan.shape, 3, dtype=np.uint8)  # stuff 9 is 4th in category_dataset_ids
     expected[pan == 0] = 255
     expected[pan == 11] = 0
@@ -73,7 +76,7 @@ def test_segments_cropped_away_are_dropped_and_empty_is_valid():
     assert len(inst) == 0
     assert tuple(inst.gt_masks.tensor.shape) == (0, 4, 4)
     assert tuple(inst.gt_boxes.tensor.shape) == (0, 4)
-    void = semantic_target_from_panoptic(np.zeros((3, 3), np.int32), [], "other", METADATA)
+    void = semantic_target_from_panoptic(np.zeros((3, 3), np.int32), [], SemanticLabelLayout.from_metadata(METADATA, "other"))
     assert (void == 255).all()
 
 
@@ -81,7 +84,7 @@ def test_unknown_png_segment_names_source():
     pan = make_pan_seg()
     pan[0, 0] = 999
     for fn in (
-        lambda: semantic_target_from_panoptic(pan, SEGMENTS, "other", METADATA, source="a/b.png"),
+        lambda: semantic_target_from_panoptic(pan, SEGMENTS, SemanticLabelLayout.from_metadata(METADATA, "other"), source="a/b.png"),
         lambda: instances_from_panoptic(pan, SEGMENTS, source="a/b.png"),
     ):
         with pytest.raises(ValueError, match=r"a/b\.png.*\[999\].*not in segments_info"):
@@ -98,6 +101,6 @@ def test_listed_segment_absent_from_png():
 
 def test_bad_thing_mode_and_duplicate_ids():
     with pytest.raises(ValueError, match="thing_mode"):
-        semantic_target_from_panoptic(make_pan_seg(), SEGMENTS, "things", METADATA)
+        semantic_target_from_panoptic(make_pan_seg(), SEGMENTS, SemanticLabelLayout.from_metadata(METADATA, "things"))
     with pytest.raises(ValueError, match=r"\[11\] more than once"):
         instances_from_panoptic(make_pan_seg(), SEGMENTS + [dict(SEGMENTS[1])], source="y.png")

@@ -8,7 +8,8 @@ from PIL import Image
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from panfpn_d2.data import PanFPNDatasetMapper
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.panoptic_format import read_panoptic_png
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 from panfpn_d2.data import toy
 from panfpn_d2.data.toy import SPLITS, TOY_CATEGORIES, generate_toy_dataset, register_toy_datasets
 
@@ -86,7 +87,7 @@ def test_registered_toy_dataset(tmp_path, dataset_name):
             assert pixels.std(axis=0).max() < 2 * toy.PIXEL_NOISE_STD
             assert (np.abs(pixels.mean(axis=0) - base) <= toy.THING_COLOR_JITTER + toy.PIXEL_NOISE_STD).all()
 
-    mapper = PanFPNDatasetMapper(True, augmentations=[], image_format="BGR", thing_mode="all", metadata=meta)
+    mapper = PanFPNDatasetMapper(True, augmentations=[], image_format="BGR", semantic_layout=SemanticLabelLayout.from_metadata(meta, "all"))
     for record in val[:10]:
         out = mapper(record)
         assert out["image"].shape == (3, 128, 128)

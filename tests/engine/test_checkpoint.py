@@ -14,8 +14,8 @@ from detectron2.engine import hooks
 
 from panfpn_d2.engine import AtomicCheckpointer, FiniteLossAMPTrainer, FiniteLossTrainer, Trainer
 
-from engine.toy_helpers import make_toy_root, toy_cfg
-from helpers import REPO_ROOT
+from tests.support.configs import make_toy_root, toy_cfg
+from tests.support.paths import REPO_ROOT
 
 
 def _model(seed):

@@ -4,7 +4,7 @@ import pytest
 
 from panfpn_d2.engine import Trainer
 
-from engine.toy_helpers import toy_cfg
+from tests.support.configs import toy_cfg
 
 
 @pytest.mark.parametrize(

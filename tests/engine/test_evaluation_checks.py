@@ -5,7 +5,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from panfpn_d2.engine import Trainer
 
-from engine.toy_helpers import toy_cfg
+from tests.support.configs import toy_cfg
 
 
 @pytest.fixture

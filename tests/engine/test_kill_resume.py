@@ -10,8 +10,9 @@ import torch
 
 from panfpn_d2.engine import Trainer
 
-from engine.toy_helpers import TOY_CONFIG, TOY_TRAIN_OPTS, assert_same_state, command_line_opts, make_toy_root, toy_cfg
-from helpers import REPO_ROOT
+from tests.support.configs import TOY_TRAIN_OPTS, command_line_opts, make_toy_root, toy_cfg
+from tests.support.paths import REPO_ROOT, TOY_CONFIG
+from tests.support.training import assert_same_state
 
 SCHEDULE = [("SOLVER.MAX_ITER", 5), ("SOLVER.CHECKPOINT_PERIOD", 2)]  # checkpoints after iterations 1 and 3
 TIMEOUT_S = 300

@@ -7,7 +7,8 @@ from detectron2.utils.events import get_event_storage
 
 from panfpn_d2.engine import Trainer
 
-from engine.toy_helpers import assert_same_state, make_toy_root, toy_cfg
+from tests.support.configs import make_toy_root, toy_cfg
+from tests.support.training import assert_same_state
 
 BAD_ITER = 2
 

@@ -1,23 +1,12 @@
-"""Fixtures: the COCO panoptic sample, read once, and registered as detectron2 metadata."""
-import json
-
+"""Fixtures: the COCO panoptic sample (tests/conftest.py's sample_gt) registered as detectron2 metadata."""
 import pytest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from evaluation.eval_helpers import SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
 from panfpn_d2.data import register_panoptic_dataset
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from tests.support.paths import COCO_SAMPLE as SAMPLE_DIR, SAMPLE_JSON, SAMPLE_PNG_DIR
 
 SAMPLE_DATASET = "panfpn_test_evaluation_coco_sample"
-
-
-@pytest.fixture(scope="session")
-def sample_gt():
-    """The COCO sample: its JSON dict and each image's segment-id map, keyed by image id."""
-    dataset = json.loads(SAMPLE_JSON.read_text())
-    id_maps = {a["image_id"]: read_panoptic_png(str(SAMPLE_PNG_DIR / a["file_name"])) for a in dataset["annotations"]}
-    return dataset, id_maps
 
 
 @pytest.fixture(scope="session")

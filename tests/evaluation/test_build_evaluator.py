@@ -34,9 +34,9 @@ def test_evaluators_follow_the_branches(weights, expected, sample_metadata):
 
 def test_write_png_option_reaches_the_panoptic_evaluator(sample_metadata, tmp_path):
     cfg = _cfg(0.5, 1.0)
-    cfg.MODEL.PANFPN.EVAL_WRITE_PANOPTIC_PNG = True
+    cfg.TEST.WRITE_PANOPTIC_PNG = True
     panoptic = build_evaluator(cfg, sample_metadata.name, str(tmp_path))._evaluators[-1]
-    assert panoptic._write_panoptic_png and (tmp_path / "panoptic_predictions").is_dir()
+    assert panoptic._writer is not None and (tmp_path / "panoptic_predictions").is_dir()
 
 
 def test_unknown_evaluator_type_is_an_error():

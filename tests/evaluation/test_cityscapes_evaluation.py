@@ -27,6 +27,7 @@ from panfpn_d2.evaluation import (
 )
 from panfpn_d2.evaluation.build import MergingDatasetEvaluators
 from panfpn_d2.evaluation.cityscapes_evaluation import NumpyWithIn1d, numpy_for_cityscapesscripts, run_cityscapesscripts
+from tests.support.distributed import run_on_processes
 
 DATASET = "panfpn_test_evaluation_cityscapes_fixture"
 HEIGHT, WIDTH = 48, 96
@@ -261,7 +262,7 @@ def test_an_image_without_instances_counts_its_ground_truth_as_missed(cityscapes
 
 def perfect_panoptic(image_id):
     """The ground truth panoptic map and segments of an image, as a model's ``panoptic_seg``."""
-    from panfpn_d2.data.dataset_mapper import read_panoptic_png
+    from panfpn_lite.panoptic_format import read_panoptic_png
 
     record = next(d for d in DatasetCatalog.get(DATASET) if d["image_id"] == image_id)
     segments = [
@@ -372,13 +373,13 @@ def test_build_evaluator_adds_the_cityscapes_evaluators(thing_mode, weights, exp
 
 def test_build_evaluator_puts_prediction_files_under_the_configured_temp_root(cityscapes_dataset, tmp_path):
     cfg = _cfg("all", 0.5, 1.0)
-    cfg.MODEL.PANFPN.EVAL_TEMP_ROOT = str(tmp_path / "shared")
-    os.makedirs(cfg.MODEL.PANFPN.EVAL_TEMP_ROOT)
+    cfg.TEST.CITYSCAPES_TEMP_ROOT = str(tmp_path / "shared")
+    os.makedirs(cfg.TEST.CITYSCAPES_TEMP_ROOT)
     cityscapes = [e for e in build_evaluator(cfg, DATASET)._evaluators if "Cityscapes" in type(e).__name__]
     assert len(cityscapes) == 2
     for evaluator in cityscapes:
         evaluator.reset()
-        assert os.path.dirname(evaluator._prediction_path) == cfg.MODEL.PANFPN.EVAL_TEMP_ROOT
+        assert os.path.dirname(evaluator._prediction_path) == cfg.TEST.CITYSCAPES_TEMP_ROOT
 
 
 def test_one_evaluation_reports_both_semantic_metric_sets(cityscapes_dataset):
@@ -421,35 +422,21 @@ def test_cityscapesscripts_sees_in1d_only_while_it_runs_and_numpy_is_unchanged()
     assert pixel_level.np is np and hasattr(np, "in1d") == had_in1d
 
 
-def _distributed_worker(rank, world_size, port, cityscapes_root, queue):
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+def _distributed_worker(rank, world_size, cityscapes_root):
     register_cityscapes_panoptic(DATASET, cityscapes_root, "val")
     image_ids = IMAGE_IDS[rank::world_size]
     semantic = evaluate(PanFPNCityscapesSemSegEvaluator(DATASET), semantic_outputs(perturbed_train_ids, image_ids))
     instances = instance_outputs({i: o for i, o in perturbed_instances().items() if i in image_ids})
-    queue.put((rank, {**semantic, **evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instances)}))
-    dist.barrier()
-    dist.destroy_process_group()
+    return {**semantic, **evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instances)}
 
 
 def test_two_processes_share_one_prediction_folder(cityscapes_dataset):
     """Each rank writes one image into rank 0's folder; rank 0 scores both, as one process does."""
-    import socket
-
-    import torch.multiprocessing as mp
-
     single = {
         **evaluate(PanFPNCityscapesSemSegEvaluator(DATASET), semantic_outputs(perturbed_train_ids)),
         **evaluate(PanFPNCityscapesInstanceEvaluator(DATASET), instance_outputs(perturbed_instances())),
     }
-    queue = mp.get_context("spawn").SimpleQueue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_distributed_worker, args=(2, port, str(cityscapes_dataset.parents[1]), queue), nprocs=2, join=True)
-    results = dict(queue.get() for _ in range(2))
+    results = run_on_processes(_distributed_worker, 2, str(cityscapes_dataset.parents[1]))
     assert results[1] == {}
     assert results[0]["sem_seg"] == pytest.approx(single["sem_seg"], nan_ok=True)
     assert results[0]["segm_cityscapes"] == pytest.approx(single["segm_cityscapes"], nan_ok=True)

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.eval_helpers import SAMPLE_JSON, SAMPLE_PNG_DIR, panopticapi_pq, write_panoptic_files
+from tests.support.panoptic_files import panopticapi_pq, write_panoptic_files
+from tests.support.paths import SAMPLE_JSON, SAMPLE_PNG_DIR
 from panfpn_d2.evaluation import PanFPNPanopticEvaluator
-from panfpn_d2.evaluation.panoptic_evaluation import PNG_SUBDIR, PREDICTIONS_JSON
-from panfpn_d2.data.dataset_mapper import read_panoptic_png
+from panfpn_lite.prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON
+from panfpn_lite.panoptic_format import read_panoptic_png
 
 
 def edited_predictions(sample_gt, metadata):

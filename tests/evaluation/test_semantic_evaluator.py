@@ -6,9 +6,9 @@ import pytest
 import torch
 from hotcoco import metrics as hotcoco_metrics
 
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 from panfpn_d2.data.panoptic_targets import semantic_target_from_panoptic
 from panfpn_d2.evaluation import PanFPNSemSegEvaluator, semantic_metrics
-from panfpn_d2.evaluation.semantic_evaluation import semantic_class_names
 
 
 def test_metrics_of_a_hand_made_confusion():
@@ -39,7 +39,7 @@ def _one_hot_logits(labels: np.ndarray, num_classes: int) -> torch.Tensor:
 @pytest.mark.parametrize("thing_mode", ["other", "all"])
 def test_evaluator_on_the_sample(thing_mode, sample_gt, sample_metadata):
     dataset, id_maps = sample_gt
-    names = semantic_class_names(sample_metadata, thing_mode)
+    names = SemanticLabelLayout.from_metadata(sample_metadata, thing_mode).class_names
     assert len(names) == (54 if thing_mode == "other" else 133)
     evaluator = PanFPNSemSegEvaluator(sample_metadata.name, thing_mode, distributed=False)
     evaluator.reset()
@@ -51,7 +51,7 @@ def test_evaluator_on_the_sample(thing_mode, sample_gt, sample_metadata):
             isthing = bool(categories[s["category_id"]]["isthing"])
             table = sample_metadata.thing_dataset_id_to_contiguous_id if isthing else sample_metadata.stuff_dataset_id_to_contiguous_id
             segments.append({"id": s["id"], "isthing": isthing, "category_id": table[s["category_id"]]})
-        target = semantic_target_from_panoptic(id_maps[annotation["image_id"]], segments, thing_mode, sample_metadata)
+        target = semantic_target_from_panoptic(id_maps[annotation["image_id"]], segments, SemanticLabelLayout.from_metadata(sample_metadata, thing_mode))
         prediction = np.where(target == 255, 0, target).astype(np.int64)
         prediction[100:200, 100:300] = 1  # a wrong block
         labelled = target != 255

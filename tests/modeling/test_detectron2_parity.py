@@ -13,7 +13,8 @@ from detectron2.modeling.meta_arch.panoptic_fpn import (
     combine_semantic_and_instance_outputs as d2_combine,
 )
 
-from helpers import COCO_SAMPLE, r50_cfg
+from tests.support.configs import r50_cfg
+from tests.support.paths import COCO_SAMPLE
 from panfpn_d2 import PanFPN
 
 

@@ -7,7 +7,8 @@ from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
 
 from panfpn_d2 import PanFPN
-from helpers import make_training_inputs, tiny_cfg
+from tests.support.configs import tiny_cfg
+from tests.support.training import make_training_inputs
 
 INSTANCE_LOSSES = {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask"}
 

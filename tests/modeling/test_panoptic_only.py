@@ -7,9 +7,11 @@ from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
 
-from helpers import COCO_SAMPLE, r50_cfg, tiny_cfg
+from tests.support.configs import r50_cfg, tiny_cfg
+from tests.support.paths import COCO_SAMPLE
 from panfpn_d2.data.toy import render_toy_image
-from panfpn_d2.modeling.meta_arch import PanFPN, resolve_outputs
+from panfpn_d2.config import resolve_outputs
+from panfpn_d2.modeling.meta_arch import PanFPN
 from panfpn_d2.tools.random_weights import calibrate_detection_scores, make_random_model_detect
 
 TOY_CONFIG = "Toy-PanopticSegmentation/panfpn_toy.yaml"

@@ -4,7 +4,8 @@ import torch
 from detectron2.modeling import build_model
 from fvcore.nn import parameter_count
 
-from helpers import CONFIGS, tiny_cfg
+from tests.support.configs import tiny_cfg
+from tests.support.paths import TOY_CONFIG
 from panfpn_d2.tools import analysis
 from panfpn_d2.tools.random_weights import make_random_model_detect
 
@@ -36,7 +37,7 @@ def test_every_component_is_counted(tiny_model):
 
 def test_report_from_the_command_line(capsys):
     report = analysis.main([
-        "--config-file", str(CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.yaml"),
+        "--config-file", str(TOY_CONFIG),
         "--height", "64", "--width", "96", "--no-fig4",
     ])
     assert report in capsys.readouterr().out

@@ -3,7 +3,7 @@ import re
 import subprocess
 import sys
 
-from helpers import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 ROWS = ["total", "backbone", "proposals", "roi heads", "semantic head", "merge", "forward+backward+step"]
 

@@ -10,13 +10,14 @@ from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from PIL import Image
 
-from helpers import CONFIGS
+from tests.support.paths import TOY_CONFIG as TOY_CONFIG_PATH
 from panfpn_d2.data.toy import render_toy_image
 from panfpn_d2.tools import demo
-from panfpn_d2.tools.cli import load_config
+from panfpn_d2.config import load_config
+from panfpn_lite.semantic_layout import SemanticLabelLayout
 from panfpn_d2.tools.random_weights import make_random_model_detect
 
-TOY_CONFIG = str(CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.yaml")
+TOY_CONFIG = str(TOY_CONFIG_PATH)
 # Three thing classes: random-weight scores are ~1/3, under the merge's default 0.5.
 THRESHOLD = "0.3"
 
@@ -113,9 +114,9 @@ def test_image_paths_from_files_folders_and_globs(tmp_path):
 
 def test_semantic_labels_of_the_all_mode_name_every_category():
     metadata = MetadataCatalog.get("panfpn_toy_val")
-    labels = demo.semantic_label_metadata(metadata, "all")
+    labels = demo.semantic_label_metadata(metadata, SemanticLabelLayout.from_metadata(metadata, "all"))
     assert labels.stuff_classes == ["circle", "triangle", "rectangle", "stripes", "checker", "dots"]
-    assert demo.semantic_label_metadata(metadata, "other") is metadata
+    assert demo.semantic_label_metadata(metadata, SemanticLabelLayout.from_metadata(metadata, "other")) is metadata
 
 
 def test_demo_asks_the_model_only_for_what_it_draws():

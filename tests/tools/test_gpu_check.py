@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from helpers import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "benchmarks" / "gpu_check.py"
 

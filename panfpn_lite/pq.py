@@ -1,7 +1,8 @@
 """Panoptic quality on COCO panoptic files, with panopticapi's command line and result dict.
 
-    python -m panfpn_d2.evaluation.pq --gt_json_file G --pred_json_file P \\
-        [--gt_folder GF] [--pred_folder PF] [--output-json FILE]
+    panfpn-pq --gt_json_file G --pred_json_file P [--gt_folder GF] [--pred_folder PF] [--output-json FILE]
+
+(or ``python -m panfpn_lite.pq ...``)
 
 prints panopticapi's table and writes the dict ``panopticapi.evaluation.pq_compute`` returns
 (``All``/``Things``/``Stuff``: ``pq``, ``sq``, ``rq`` as fractions and ``n``; ``per_class``:
@@ -15,28 +16,15 @@ on the way in (``integer_image_ids``).
 import argparse
 import ctypes
 import json
-import numbers
 import sys
 import time
-from typing import Dict, Hashable, Iterable, List, Optional
+from typing import List, Optional
 
 from hotcoco import panoptic as hotcoco_panoptic
 
+from .panoptic_format import integer_image_ids
+
 GROUPS = ("All", "Things", "Stuff")
-
-
-def integer_image_ids(image_ids: Iterable[Hashable]) -> Dict[Hashable, int]:
-    """A non-negative integer per image id, for hotcoco and the COCO APIs, which take no other ids.
-
-    ``image_ids`` come from the ground truth's image list; build the mapping once and use it for
-    ground truth and predictions alike. When every id is a non-negative integer already, each maps
-    to itself (numbers and messages unchanged); otherwise (strings, negative numbers, ...) each
-    maps to its position among the distinct ids, in list order.
-    """
-    image_ids = list(dict.fromkeys(image_ids))
-    if all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in image_ids):
-        return {i: int(i) for i in image_ids}
-    return {image_id: position for position, image_id in enumerate(image_ids)}
 
 
 def with_integer_image_ids(gt_dataset: dict, pred_dataset: dict) -> tuple:
@@ -138,8 +126,7 @@ def _grow_heap_in_large_steps(pad_bytes: int = 64 << 20) -> None:
 
     hotcoco allocates and frees image-sized buffers for every image; with glibc's default padding
     the heap grows and shrinks around them, page-faulting them in anew each time, which doubled
-    the PQ time in a fresh process (0.19 s against 0.09 s on 200 pairs of 480x640). Set for this
-    command's own process only, never on import.
+    the PQ time in a fresh process (docs/benchmarks.md). Set by the command only, never on import.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -149,8 +136,10 @@ def _grow_heap_in_large_steps(pad_bytes: int = 64 << 20) -> None:
     mallopt(m_top_pad, pad_bytes)
 
 
-def main(argv: Optional[List[str]] = None) -> Dict:
-    parser = argparse.ArgumentParser(prog="python -m panfpn_d2.evaluation.pq", description=__doc__.split("\n\n")[0])
+def main(argv: Optional[List[str]] = None) -> None:
+    """The ``panfpn-pq`` command (``argv``: its arguments; default the process's)."""
+    _grow_heap_in_large_steps()
+    parser = argparse.ArgumentParser(prog="panfpn-pq", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gt_json_file", required=True, help="JSON file with ground truth data")
     parser.add_argument("--pred_json_file", required=True, help="JSON file with predictions data")
     parser.add_argument(
@@ -165,9 +154,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     if args.output_json:
         with open(args.output_json, "w") as f:
             json.dump(results, f, indent=1)
-    return results
 
 
 if __name__ == "__main__":
-    _grow_heap_in_large_steps()
     main(sys.argv[1:])

@@ -1,13 +1,10 @@
 """PanFPN trained by 2 processes (gloo, CPU) under DistributedDataParallel as detectron2's trainer
 wraps it: every loss schedule and single-branch model trains with no unused-parameter error and
 identical replicas after every step; a NaN loss on one process stops every process before the step."""
-import socket
-from datetime import timedelta
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+
+from tests.support.distributed import run_on_processes
 
 VARIANTS = {
     "combine": "COCO-PanopticSegmentation/panfpn_R_50_1x.yaml",
@@ -52,7 +49,8 @@ def _ddp_trainer(config, rank, poison_at=None):
     from detectron2.solver import build_optimizer
     from detectron2.utils.events import get_event_storage
 
-    from helpers import make_training_inputs, tiny_cfg
+    from tests.support.configs import tiny_cfg
+    from tests.support.training import make_training_inputs
     from panfpn_d2.engine import FiniteLossTrainer
 
     cfg = tiny_cfg(config)
@@ -77,10 +75,8 @@ def _ddp_trainer(config, rank, poison_at=None):
     return trainer, hook
 
 
-def _worker(rank, port, queue):
+def _worker(rank, world_size):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE,
-                            timeout=timedelta(seconds=120))
     results = {}
     for name, config in VARIANTS.items():
         trainer, hook = _ddp_trainer(config, rank)
@@ -92,18 +88,12 @@ def _worker(rank, port, queue):
         trainer.train(0, ITERATIONS)
     except FloatingPointError as error:
         results["nan"] = (str(error), hook.checked, torch.equal(_flat_parameters(trainer.model), hook.weights))
-    queue.put((rank, results))
-    dist.destroy_process_group()
+    return results
 
 
 @pytest.fixture(scope="module")
 def distributed_results():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_worker, args=(port, queue), nprocs=WORLD_SIZE, join=True)
-    return dict(queue.get() for _ in range(WORLD_SIZE))
+    return run_on_processes(_worker, WORLD_SIZE)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

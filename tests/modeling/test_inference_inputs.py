@@ -10,7 +10,7 @@ import torch
 from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
-from helpers import tiny_cfg
+from tests.support.configs import tiny_cfg
 
 NUM_THING, NUM_SEM = 80, 54
 # Detections down to score 0 and stuff regions down to 1 pixel are kept, so that the merge has things

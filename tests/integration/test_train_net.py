@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from panfpn_d2.data.toy import generate_toy_dataset
-from helpers import REPO_ROOT
+from tests.support.paths import REPO_ROOT, TOY_CONFIG
 
 SMALL = [
     "SOLVER.MAX_ITER", "6", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2",
@@ -20,7 +20,7 @@ SMALL = [
 def train_net(tmp_path, *args):
     env = dict(os.environ, PANFPN_TOY_ROOT=str(tmp_path / "toy"), OMP_NUM_THREADS="2")
     cmd = [sys.executable, str(REPO_ROOT / "train_net.py"),
-           "--config-file", str(REPO_ROOT / "configs/Toy-PanopticSegmentation/panfpn_toy.yaml"), *args]
+           "--config-file", str(TOY_CONFIG), *args]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr

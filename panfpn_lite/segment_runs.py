@@ -1,22 +1,10 @@
-"""Segment-id maps -> COCO panoptic PNGs and per-segment COCO RLE.
+"""Segment-id maps -> per-segment COCO RLE and areas.
 
-A segment-id map is an integer (H, W) array; 0 is void. COCO panoptic PNGs store the id as
-R + 256·G + 256²·B. The RLE here is COCO's (column-major runs, compressed ``counts`` bytes),
-the format pycocotools, hotcoco and the COCO result files share. (Reading a PNG is
-``panfpn_d2.data.dataset_mapper.read_panoptic_png``.)
+A segment-id map is an integer (H, W) array; 0 is void. The RLE here is COCO's (column-major runs,
+compressed ``counts`` bytes), the format pycocotools, hotcoco and the COCO result files share.
 """
 import numpy as np
 from hotcoco import mask as hotcoco_mask
-from PIL import Image
-
-
-def write_panoptic_png(id_map: np.ndarray, path: str) -> None:
-    """Write a segment-id map (ids < 256³) as a COCO panoptic PNG."""
-    id_map = np.asarray(id_map, dtype=np.int64)
-    if id_map.size and (id_map.min() < 0 or id_map.max() >= 256**3):
-        raise ValueError(f"{path}: segment ids must lie in [0, 256**3), got [{id_map.min()}, {id_map.max()}]")
-    rgb = np.stack([id_map % 256, id_map // 256 % 256, id_map // 65536], axis=-1).astype(np.uint8)
-    Image.fromarray(rgb).save(path)
 
 
 class SegmentRuns:

@@ -1,23 +1,19 @@
-"""Every YAML in configs/ merges, stays inside configs/, and builds its model."""
-from pathlib import Path
-
+"""Every YAML in configs/ merges, stays inside configs/, and builds its model; the docs list every plugin key."""
 import pytest
 import yaml
 
-from detectron2.config import get_cfg
+from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
 
 import panfpn_d2
-from helpers import CONFIGS
+from panfpn_d2.config import load_config
+from tests.support.paths import CONFIGS
 
 ALL_CONFIGS = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
 
 
-def load(config_file):
-    cfg = get_cfg()
-    panfpn_d2.add_panfpn_config(cfg)
-    cfg.merge_from_file(str(CONFIGS / config_file))
-    return cfg
+def load(config_file, *opts):
+    return load_config(str(CONFIGS / config_file), opts)
 
 
 def test_there_is_a_config_for_every_table_of_the_paper():
@@ -55,8 +51,7 @@ def test_config_merges_and_bases_stay_inside_configs(config_file):
 @pytest.mark.parametrize("config_file", [c for c in ALL_CONFIGS if "/" in c])
 def test_config_builds_its_model(config_file):
     # validate_config checks NUM_CLASSES against the registered dataset's metadata here
-    cfg = load(config_file)
-    cfg.MODEL.DEVICE = "cpu"
+    cfg = load(config_file, "MODEL.DEVICE", "cpu")
     model = build_model(cfg)
     assert (model.sem_seg_head is None) == (cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT == 0)
     assert (model.roi_heads is None) == (cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT == 0)
@@ -71,14 +66,23 @@ def test_cityscapes_recipe_matches_the_paper():
     assert cfg.MODEL.PANFPN.SEM_SEG_THING_MODE == "all" and cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == 19
 
 
-def test_readme_documents_every_plugin_key_with_its_default():
-    readme = (CONFIGS.parent / "README.md").read_text()
-    table = readme.split("The plugin's keys (`panfpn_d2/config.py`), all under `MODEL.PANFPN`:")[1].split("\n\n")[1]
+def _leaves(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, CfgNode):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_docs_document_every_plugin_key_with_its_default():
+    docs = (CONFIGS.parent / "docs" / "training_evaluation.md").read_text()
+    table = docs.split("The plugin's keys (`panfpn_d2/config.py`):")[1].split("\n\n")[1]
     documented = {}
     for row in table.splitlines()[2:]:
         key, default = (cell.strip().strip("`") for cell in row.split("|")[1:3])
         documented[key] = default
-    defaults = panfpn_d2.add_panfpn_config(get_cfg()).MODEL.PANFPN
+    detectron2_keys = dict(_leaves(get_cfg()))
+    defaults = {k: v for k, v in _leaves(panfpn_d2.add_panfpn_config(get_cfg())) if k not in detectron2_keys}
     assert set(documented) == set(defaults)
     for key, value in defaults.items():
         assert documented[key] == (f'"{value}"' if isinstance(value, str) else str(value)), key

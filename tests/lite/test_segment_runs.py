@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hotcoco import mask as hotcoco_mask
 
-from panfpn_d2.evaluation.segment_codec import SegmentRuns
+from panfpn_lite.segment_runs import SegmentRuns
 
 
 def _id_maps():

@@ -8,16 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from panfpn_d2.evaluation.pq import integer_image_ids, pq_compute
+from panfpn_lite.panoptic_format import integer_image_ids
+from panfpn_lite.pq import pq_compute
 
-from evaluation.eval_helpers import (
-    SAMPLE_JSON,
-    SAMPLE_PNG_DIR,
-    TOY_CATEGORIES,
-    assert_same_pq,
-    panopticapi_pq,
-    write_panoptic_files,
-)
+from tests.support.panoptic_files import TOY_CATEGORIES, assert_same_pq, panopticapi_pq, write_panoptic_files
+from tests.support.paths import SAMPLE_JSON, SAMPLE_PNG_DIR
 
 PERSON, CAR, SKY, GRASS = 1, 2, 7, 9
 
@@ -188,6 +183,10 @@ def test_empty_ground_truth_image(tmp_path):
     assert result["All"]["pq"] == 1.0
 
 
+# The console script setup.py installs next to this interpreter.
+PQ_COMMAND = os.path.join(os.path.dirname(sys.executable), "panfpn-pq")
+
+
 def _without_torch_and_detectron2(folder) -> dict:
     """An environment in which importing torch or detectron2 fails."""
     for package in ("torch", "detectron2"):
@@ -207,7 +206,7 @@ def test_command_line_prints_table_and_writes_json(sample_gt, tmp_path):
     pred_json, pred_folder = write_panoptic_files(tmp_path, "pred", predictions, dataset["categories"])
     output = tmp_path / "pq.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "panfpn_d2.evaluation.pq", "--gt_json_file", str(SAMPLE_JSON),
+        [PQ_COMMAND, "--gt_json_file", str(SAMPLE_JSON),
          "--pred_json_file", pred_json, "--gt_folder", str(SAMPLE_PNG_DIR), "--pred_folder", pred_folder,
          "--output-json", str(output)],
         capture_output=True, text=True, env=_without_torch_and_detectron2(tmp_path / "poisoned"),
@@ -220,8 +219,16 @@ def test_command_line_prints_table_and_writes_json(sample_gt, tmp_path):
     assert_same_pq({**written, "per_class": {int(k): v for k, v in written["per_class"].items()}}, expected)
 
 
-def test_only_the_pq_command_skips_registering_the_model(tmp_path):
-    """Any other `python -m panfpn_d2...` command imports the model (here: fails to, without torch)."""
+def test_command_line_help_needs_neither_torch_nor_detectron2(tmp_path):
+    env = _without_torch_and_detectron2(tmp_path / "poisoned")
+    for command in ([PQ_COMMAND], [sys.executable, "-m", "panfpn_lite.pq"]):
+        completed = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env)
+        assert completed.returncode == 0, completed.stderr
+        assert "--gt_json_file" in completed.stdout
+
+
+def test_panfpn_d2_commands_import_the_model(tmp_path):
+    """Importing panfpn_d2 registers the model, torch and all (here: fails to, without torch)."""
     completed = subprocess.run(
         [sys.executable, "-m", "panfpn_d2.tools.demo", "--help"],
         capture_output=True, text=True, env=_without_torch_and_detectron2(tmp_path / "poisoned"),
@@ -270,7 +277,7 @@ def test_command_line_takes_string_image_ids(tmp_path):
     pred = write_panoptic_files(tmp_path, "pred", images[::-1], TOY_CATEGORIES)  # another order
     output = tmp_path / "pq.json"
     subprocess.run(
-        [sys.executable, "-m", "panfpn_d2.evaluation.pq", "--gt_json_file", gt[0], "--pred_json_file", pred[0],
+        [sys.executable, "-m", "panfpn_lite.pq", "--gt_json_file", gt[0], "--pred_json_file", pred[0],
          "--gt_folder", gt[1], "--pred_folder", pred[1], "--output-json", str(output)],
         capture_output=True, text=True, check=True,
     )

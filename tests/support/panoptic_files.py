@@ -1,4 +1,4 @@
-"""Helpers of the evaluation tests: COCO panoptic files from id maps, and the panopticapi reference."""
+"""COCO panoptic files written from segment-id maps, and panopticapi's PQ as the reference."""
 import contextlib
 import io
 import json
@@ -8,11 +8,7 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 import pytest
 
-from helpers import COCO_SAMPLE as SAMPLE_DIR
-from panfpn_d2.evaluation.segment_codec import write_panoptic_png
-
-SAMPLE_JSON = SAMPLE_DIR / "panoptic_examples.json"
-SAMPLE_PNG_DIR = SAMPLE_DIR / "panoptic_examples"
+from panfpn_lite.panoptic_format import segment_areas, segment_box, write_panoptic_png
 
 # Two things and two stuff classes: enough for every PQ rule, and panopticapi needs both kinds.
 TOY_CATEGORIES = [
@@ -42,13 +38,11 @@ def write_panoptic_files(folder: Path, name: str, images: Sequence[Image], categ
     for image_id, id_map, segments_info in images:
         file_name = f"{file_stem(image_id)}.png"
         write_panoptic_png(id_map, str(png_folder / file_name))
-        segments = [dict(s, area=int((id_map == s["id"]).sum())) for s in segments_info]
+        areas = segment_areas(id_map, [s["id"] for s in segments_info])
+        segments = [dict(s, area=areas[s["id"]]) for s in segments_info]
         for segment in segments:
             segment.setdefault("iscrowd", 0)
-            ys, xs = np.nonzero(id_map == segment["id"])
-            segment.setdefault(
-                "bbox", [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1] if len(xs) else [0, 0, 0, 0]
-            )
+            segment.setdefault("bbox", segment_box(id_map == segment["id"]))
         height, width = id_map.shape
         image_records.append({"id": image_id, "file_name": f"{file_stem(image_id)}.jpg", "height": height, "width": width})
         annotations.append({"image_id": image_id, "file_name": file_name, "segments_info": segments})

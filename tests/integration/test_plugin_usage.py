@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from panfpn_d2.data.toy import generate_toy_dataset
-from helpers import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def test_detectron2_default_trainer_trains_panfpn(tmp_path):

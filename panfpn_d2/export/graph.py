@@ -1,0 +1,78 @@
+"""The exported part of PanFPN inference: one image in, fixed-meaning tensors out.
+
+Where the graph is cut, and why:
+
+* In: the image already resized to the test size, as (3, H, W) float32 in INPUT.FORMAT channel
+  order, any H and W. Resizing stays on the host because detectron2 resizes uint8 images with
+  Pillow, which no graph op reproduces; normalization and padding to the backbone's size
+  divisibility are in the graph.
+* Out: the detector's final instances -- boxes in input-image coordinates, scores, classes after
+  the score threshold, per-class NMS and the per-image top k (ONNX NonMaxSuppression and TopK
+  express these, variable N included) -- with the (N, M, M) mask probabilities of each
+  instance's class, and the semantic logits at the head's common stride of the padded image
+  (upsampling them in the graph would return a 16x larger tensor).
+* Host: what depends on the original image size or loops over a data-dependent number of
+  instances with per-instance shapes: rescaling boxes, pasting each mask into its box, the
+  semantic upsampling, crop and resize to the original size, and the panoptic merge.
+"""
+import torch
+from detectron2.modeling.roi_heads import StandardROIHeads
+from torch import nn
+
+from ..modeling.meta_arch import PanFPN
+
+
+class PanFPNExportGraph(nn.Module):
+    """A PanFPN in inference with both branches, as the exported graph (see the module docstring).
+
+    ``forward(image)`` returns ``(boxes (N, 4), scores (N,), classes (N,) int64,
+    mask_probs (N, M, M), semantic_logits (1, C, Hp / s, Wp / s))``, the order of
+    ``panfpn_lite.runtime.model.OUTPUT_NAMES``.
+    """
+
+    def __init__(self, model: PanFPN):
+        super().__init__()
+        if model.roi_heads is None or model.sem_seg_head is None:
+            raise ValueError(
+                "export needs a PanFPN with both branches: MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT and "
+                "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT must both be > 0"
+            )
+        if not isinstance(model.roi_heads, StandardROIHeads):
+            # The graph calls its box branch and mask pooler/head directly (see forward).
+            raise ValueError(
+                f"export supports StandardROIHeads and its subclasses (MODEL.ROI_HEADS.NAME), got "
+                f"{type(model.roi_heads).__name__}"
+            )
+        if not model.roi_heads.mask_on:
+            raise ValueError("export needs the mask head: MODEL.MASK_ON must be True")
+        self.model = model.eval()
+
+    def forward(self, image: torch.Tensor):
+        model = self.model
+        images = model.preprocess_image([{"image": image}])
+        instance_features, semantic_features = model.split_features(model.backbone(images.tensor))
+        semantic_logits = model.sem_seg_head.layers(semantic_features)
+        proposals, _ = model.proposal_generator(images, instance_features, None)
+        roi_heads = model.roi_heads
+        detections = roi_heads._forward_box(instance_features, proposals)[0]
+        # The mask branch of StandardROIHeads without its per-image split, whose sizes would be
+        # traced as constants.
+        mask_features = roi_heads.mask_pooler(
+            [instance_features[f] for f in roi_heads.mask_in_features], [detections.pred_boxes]
+        )
+        mask_logits = roi_heads.mask_head.layers(mask_features)
+        if mask_logits.shape[1] == 1:  # class-agnostic masks
+            mask_probs = mask_logits[:, 0].sigmoid()
+        else:
+            rows = torch.arange(mask_logits.shape[0], device=mask_logits.device)
+            mask_probs = mask_logits[rows, detections.pred_classes].sigmoid()
+        return detections.pred_boxes.tensor, detections.scores, detections.pred_classes, mask_probs, semantic_logits
+
+
+def sample_image(cfg, seed: int = 0) -> torch.Tensor:
+    """A random input of the test size to trace the graph with (its values do not matter: the
+    traced graph has dynamic H, W and number of instances)."""
+    short_edge = cfg.INPUT.MIN_SIZE_TEST or 512
+    long_edge = min(cfg.INPUT.MAX_SIZE_TEST, short_edge * 4 // 3)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(3, short_edge, long_edge, generator=generator) * 255

@@ -1,0 +1,127 @@
+"""The COCO panoptic format: segment-id maps <-> PNGs, segment records, category and image ids.
+
+A segment-id map is an integer (H, W) array; 0 is void. A COCO panoptic PNG stores each pixel's
+id as R + 256·G + 256²·B. Segment records ("segments_info") name a category by its dataset id in
+files, and by a contiguous id (thing 0..T-1, stuff 1..S) inside detectron2.
+"""
+import numbers
+from typing import Callable, Dict, Hashable, Iterable, List, Optional
+
+import numpy as np
+from PIL import Image
+
+# Segment ids fit in three 8-bit channels.
+MAX_SEGMENT_ID = 256**3 - 1
+
+
+def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
+    """The (H, W) int64 segment-id map of an (H, W, 3) RGB array."""
+    rgb = np.asarray(rgb, dtype=np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def id_to_rgb(id_map: np.ndarray) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB array of a segment-id map; ids must lie in [0, 256³)."""
+    id_map = np.asarray(id_map, dtype=np.int64)
+    if id_map.size and (id_map.min() < 0 or id_map.max() > MAX_SEGMENT_ID):
+        raise ValueError(f"segment ids must lie in [0, 256**3), got [{id_map.min()}, {id_map.max()}]")
+    return np.stack([id_map % 256, id_map // 256 % 256, id_map // 65536], axis=-1).astype(np.uint8)
+
+
+def read_panoptic_png(file_name: str, opener: Callable = open) -> np.ndarray:
+    """The (H, W) int64 segment-id map of a COCO panoptic PNG.
+
+    ``opener(file_name, "rb")`` opens the file (e.g. detectron2's ``PathManager.open`` for remote paths).
+    """
+    try:
+        with opener(file_name, "rb") as f:
+            png = Image.open(f)
+            png.load()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"panoptic PNG {file_name} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"panoptic PNG {file_name} cannot be read: {e}") from e
+    if png.mode == "RGBA":
+        png = png.convert("RGB")
+    if png.mode != "RGB":
+        raise ValueError(
+            f"panoptic PNG {file_name} has mode {png.mode}; a COCO panoptic PNG is RGB (id = R + 256·G + 256²·B)"
+        )
+    return rgb_to_id(np.asarray(png))
+
+
+def write_panoptic_png(id_map: np.ndarray, path: str) -> None:
+    """Write a segment-id map (ids < 256³) as a COCO panoptic PNG."""
+    try:
+        rgb = id_to_rgb(id_map)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    Image.fromarray(rgb).save(path)
+
+
+def segment_box(mask: np.ndarray) -> List[int]:
+    """COCO's ``[x, y, width, height]`` of a boolean mask's pixels ([0, 0, 0, 0] if it has none)."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return [0, 0, 0, 0]
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
+def segment_areas(id_map: np.ndarray, segment_ids: Iterable[int]) -> Dict[int, int]:
+    """The pixel count of each of ``segment_ids`` in a segment-id map (0 for an absent id)."""
+    id_map = np.asarray(id_map)
+    ids, counts = np.unique(id_map, return_counts=True)
+    found = dict(zip(ids.tolist(), counts.tolist()))
+    return {int(i): int(found.get(int(i), 0)) for i in segment_ids}
+
+
+def segment_info(
+    segment_id: int, category_id: int, area: int, *, bbox: Optional[List[int]] = None, score: Optional[float] = None
+) -> dict:
+    """A prediction's entry of a COCO panoptic annotation's ``segments_info`` (never a crowd)."""
+    record = {"id": int(segment_id), "category_id": int(category_id), "iscrowd": 0, "area": int(area)}
+    if bbox is not None:
+        record["bbox"] = [int(v) for v in bbox]
+    if score is not None:
+        record["score"] = float(score)
+    return record
+
+
+class DatasetCategoryIds:
+    """Contiguous category ids (thing 0..T-1, stuff 1..S, detectron2's) -> the dataset's ids.
+
+    Built from the inverse maps of a dataset's metadata (``thing_dataset_id_to_contiguous_id``,
+    ``stuff_dataset_id_to_contiguous_id``).
+    """
+
+    def __init__(self, thing_dataset_id_to_contiguous_id: dict, stuff_dataset_id_to_contiguous_id: dict, dataset_name: str = ""):
+        self.thing = {int(c): int(d) for d, c in thing_dataset_id_to_contiguous_id.items()}
+        self.stuff = {int(c): int(d) for d, c in stuff_dataset_id_to_contiguous_id.items()}
+        self.dataset_name = dataset_name
+
+    def of_segment(self, segment: dict, image_id) -> int:
+        """The dataset id of a predicted segment (``category_id`` contiguous, ``isthing``); a KeyError
+        naming the image and segment for an id the dataset does not have."""
+        table = self.thing if segment["isthing"] else self.stuff
+        category = int(segment["category_id"])
+        if category not in table:
+            kind = "thing" if segment["isthing"] else "stuff"
+            raise KeyError(
+                f"image_id {image_id}: predicted segment {segment['id']} has {kind} contiguous category_id "
+                f"{category}, unknown to dataset {self.dataset_name!r} (known: {sorted(table)})"
+            )
+        return table[category]
+
+
+def integer_image_ids(image_ids: Iterable[Hashable]) -> Dict[Hashable, int]:
+    """A non-negative integer per image id, for hotcoco and the COCO APIs, which take no other ids.
+
+    ``image_ids`` come from the ground truth's image list; build the mapping once and use it for
+    ground truth and predictions alike. When every id is a non-negative integer already, each maps
+    to itself (numbers and messages unchanged); otherwise (strings, negative numbers, ...) each
+    maps to its position among the distinct ids, in list order.
+    """
+    image_ids = list(dict.fromkeys(image_ids))
+    if all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in image_ids):
+        return {i: int(i) for i in image_ids}
+    return {image_id: position for position, image_id in enumerate(image_ids)}

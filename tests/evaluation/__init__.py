@@ -1,1 +1,0 @@
-"""Tests of panfpn_d2.evaluation."""
