@@ -13,7 +13,6 @@ identical, or the fraction of differing pixels; segments identical); then the ti
 interleaved (A/B, B/A) so that noise on shared cores hits both sides alike, medians reported.
 ``--quick``: bench_vs_detectron2's tiny model at a 128-pixel short side, 1 repeat (a smoke test).
 """
-import argparse
 import os
 import statistics
 import sys
@@ -80,7 +79,6 @@ def get_parser():
     parser.set_defaults(generated_images=0)  # the COCO photos only: the score spread is a COCO model's
     parser.add_argument("--confident-fraction", type=float, default=0.2,
                         help="the share of detections made to score >= 0.5")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
 
