@@ -35,7 +35,7 @@ from bench_vs_detectron2 import (  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
 from panfpn_d2.modeling.panoptic_merge import combine_semantic_and_instance_outputs  # noqa: E402
-from panfpn_d2.tools.cli import load_config  # noqa: E402
+from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.tools.random_weights import calibrate_detection_scores  # noqa: E402
 
 # Loss agreement: float32 sums in a different order may differ in the last bits; AMP rounds to 8-11 bits.
