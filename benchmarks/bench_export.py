@@ -13,7 +13,6 @@ per-image medians, their sums, the ratio eager / runtime (above 1: the runtime i
 the share of pixels whose segment has the same category in both panoptic maps are printed.
 ``--quick``: a tiny GroupNorm ResNet-18 FPN at a 128-pixel short side, 1 repeat (a smoke test).
 """
-import argparse
 import platform
 import statistics
 import sys
@@ -87,11 +86,9 @@ def time_predictors(predictors, images, repeats: int):
 
 
 def get_parser():
-    parser = benchmark_parser(
+    return benchmark_parser(
         __doc__, short_side=800, max_size=1333, repeats=3, threads_help="torch and ONNX Runtime threads"
     )
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
-    return parser
 
 
 def main(argv=None):

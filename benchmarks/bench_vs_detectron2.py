@@ -203,13 +203,13 @@ def benchmark_parser(description, short_side, max_size, repeats, threads_help):
     parser.add_argument("--threads", type=int, default=2, help=threads_help)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny model, 128-pixel short side, 1 repeat")
+    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides, last")
     return parser
 
 
 def get_parser():
     parser = benchmark_parser(__doc__, short_side=512, max_size=853, repeats=5, threads_help="torch.set_num_threads")
     parser.add_argument("--train-repeats", type=int, default=5, help="timed training iterations per model")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, metavar="KEY VALUE")
     return parser
 
 
