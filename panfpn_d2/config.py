@@ -10,7 +10,7 @@ Keys detectron2 already has are read where they mean the same thing:
     INSTANCES_CONFIDENCE_THRESH}``
 """
 import os
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
@@ -21,9 +21,12 @@ from panfpn_lite.semantic_layout import THING_MODES, SemanticLabelLayout
 LOSS_SCHEDULES = ("combine", "alternate")
 SEM_SEG_AGGREGATIONS = ("sum", "concat")
 SEM_SEG_LOSSES = ("cross_entropy", "bootstrap")
+# What inference can return, in detectron2's order.
+OUTPUTS = ("sem_seg", "instances", "panoptic_seg")
 
 __all__ = [
     "LOSS_SCHEDULES",
+    "OUTPUTS",
     "SEM_SEG_AGGREGATIONS",
     "SEM_SEG_LOSSES",
     "THING_MODES",
@@ -32,6 +35,8 @@ __all__ = [
     "has_semantic_branch",
     "layout_dataset_names",
     "load_config",
+    "model_outputs",
+    "resolve_outputs",
     "semantic_label_to_category",
     "semantic_layout",
     "validate_config",
@@ -65,6 +70,9 @@ def add_panfpn_config(cfg):
     # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
     # every new number of boxes (seconds per training step); the backbone keeps it.
     cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
+    # What inference returns, a subset of OUTPUTS (all three: what the model's branches give, as
+    # detectron2); without "instances", the mask head runs only on the detections the merge can paste.
+    cfg.MODEL.PANFPN.OUTPUTS = OUTPUTS
     # Train-time colour augmentation: SSD's photometric distortion (data/color_augmentation.py), the
     # paper's recipe for its largest semantic segmentation backbones only.
     cfg.INPUT.COLOR_AUG = False
@@ -113,6 +121,42 @@ def has_instance_branch(cfg) -> bool:
 def has_semantic_branch(cfg) -> bool:
     """Whether the model has a semantic branch (lambda_s > 0; R50-FPNx2 always)."""
     return cfg.MODEL.META_ARCHITECTURE == TWO_NETWORKS_ARCH or cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0
+
+
+def resolve_outputs(requested, has_instances: bool, has_semantic: bool, combine_enabled: bool) -> Tuple[str, ...]:
+    """
+    What inference returns (MODEL.PANFPN.OUTPUTS), in ``OUTPUTS`` order. The default, all of
+    ``OUTPUTS``, means what the model can give (as detectron2: a branch-less output is left
+    out); any other request must be a non-empty subset of ``OUTPUTS`` whose outputs the model
+    can all give. Raises a ValueError naming the key otherwise.
+    """
+    requested = tuple(requested)
+    needs = {
+        "sem_seg": (has_semantic, "a semantic branch (MODEL.SEM_SEG_HEAD.LOSS_WEIGHT > 0)"),
+        "instances": (has_instances, "an instance branch (MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT > 0)"),
+        # of either branch alone too: things only, or stuff only (Table 2's lambda = 0 rows)
+        "panoptic_seg": (combine_enabled, "MODEL.PANOPTIC_FPN.COMBINE.ENABLED"),
+    }
+    if sorted(requested) == sorted(OUTPUTS):
+        return tuple(name for name in OUTPUTS if needs[name][0])
+    unknown = [name for name in requested if name not in OUTPUTS]
+    if not requested or unknown or len(set(requested)) != len(requested):
+        raise ValueError(
+            f"MODEL.PANFPN.OUTPUTS must be a non-empty list of distinct names from {OUTPUTS}, got {requested}"
+        )
+    for name in requested:
+        available, what = needs[name]
+        if not available:
+            raise ValueError(f"MODEL.PANFPN.OUTPUTS lists {name!r}, which needs {what}")
+    return tuple(name for name in OUTPUTS if name in requested)
+
+
+def model_outputs(cfg) -> Tuple[str, ...]:
+    """What the config's model returns at inference (:func:`resolve_outputs` of MODEL.PANFPN.OUTPUTS)."""
+    return resolve_outputs(
+        cfg.MODEL.PANFPN.OUTPUTS, has_instance_branch(cfg), has_semantic_branch(cfg),
+        cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+    )
 
 
 def layout_dataset_names(cfg) -> List[str]:
@@ -181,6 +225,7 @@ def validate_config(cfg) -> None:
             raise ValueError(f"{key} (a lambda of the joint loss) must be >= 0, got {value}")
     if not has_instance_branch(cfg) and not has_semantic_branch(cfg):
         raise ValueError(f"{' and '.join(weights)} are both 0: nothing to train")
+    model_outputs(cfg)
     if cfg.MODEL.PANFPN.GROUPED_FPN and cfg.MODEL.FPN.OUT_CHANNELS % 2:
         raise ValueError(
             f"MODEL.PANFPN.GROUPED_FPN splits the FPN channels in halves: MODEL.FPN.OUT_CHANNELS "

@@ -12,13 +12,15 @@ from detectron2.modeling.meta_arch.semantic_seg import build_sem_seg_head
 from detectron2.modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 from detectron2.modeling.proposal_generator import build_proposal_generator
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import ImageList, Instances, ROIMasks
 from detectron2.utils.events import get_event_storage
 
 from ..config import (
     LOSS_SCHEDULES,
+    OUTPUTS,
     has_instance_branch,
     has_semantic_branch,
+    resolve_outputs,
     semantic_label_to_category,
     validate_config,
 )
@@ -29,14 +31,21 @@ class PanopticMerging:
     """The merge settings (``combine_overlap_thresh``, ``combine_stuff_area_thresh``,
     ``combine_instances_score_thresh``) of a model that merges its outputs with :func:`panoptic_output`."""
 
-    def merge(self, result: Dict[str, object], semantic_label_to_category):
-        return panoptic_output(
+    def merge(self, result: Dict[str, object], semantic_label_to_category, instance_ids: Optional[List[int]] = None):
+        """:func:`panoptic_output` of one image's ``result``; ``instance_ids``, when given, are what
+        its thing segments' "instance_id" (indices into ``result["instances"]``) become."""
+        panoptic_seg, segments_info = panoptic_output(
             result,
             self.combine_overlap_thresh,
             self.combine_stuff_area_thresh,
             self.combine_instances_score_thresh,
             semantic_label_to_category,
         )
+        if instance_ids is not None:
+            for segment in segments_info:
+                if segment["isthing"]:
+                    segment["instance_id"] = instance_ids[segment["instance_id"]]
+        return panoptic_seg, segments_info
 
 
 class RawInference(NamedTuple):
@@ -44,7 +53,7 @@ class RawInference(NamedTuple):
 
     images: ImageList  # the normalized, padded batch
     instance_features: Dict[str, torch.Tensor]  # what the ROI heads read
-    instances: Optional[List[Instances]]  # detections at the input size
+    instances: Optional[List[Instances]]  # detections at the input size (without masks unless asked for)
     sem_seg_logits: Optional[torch.Tensor]  # (N, C, H, W) at the padded input size
 
 
@@ -83,6 +92,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         combine_instances_score_thresh: float = 0.5,
         semantic_label_to_category: Optional[List[int]] = None,
         roi_heads_onednn: bool = True,
+        outputs: Tuple[str, ...] = OUTPUTS,
     ):
         """
         Args:
@@ -101,6 +111,9 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
                 id its panoptic segment gets, or -1 to discard its pixels.
             roi_heads_onednn: False runs the ROI heads without oneDNN on the CPU (see
                 :meth:`roi_heads_backend`).
+            outputs: what inference returns, a subset of ``OUTPUTS`` (see
+                :func:`resolve_outputs`). Without "instances", the mask head runs only on
+                the detections the panoptic merge can paste (see :meth:`pasteable_instances`).
         """
         super().__init__(
             backbone=backbone,
@@ -118,6 +131,14 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         if loss_schedule not in LOSS_SCHEDULES:
             raise ValueError(f"MODEL.PANFPN.LOSS_SCHEDULE must be one of {LOSS_SCHEDULES}, got {loss_schedule!r}")
         self.sem_seg_head = sem_seg_head
+        self.outputs = resolve_outputs(outputs, roi_heads is not None, sem_seg_head is not None, combine_enabled)
+        if "instances" not in self.outputs and "panoptic_seg" in self.outputs and roi_heads is not None:
+            for method in ("_forward_box", "forward_with_given_boxes"):
+                if not callable(getattr(roi_heads, method, None)):
+                    raise ValueError(
+                        f"MODEL.PANFPN.OUTPUTS {self.outputs} runs the box and the mask head apart, which "
+                        f"needs {type(roi_heads).__name__}.{method} (as in detectron2's StandardROIHeads)"
+                    )
         self.instance_loss_weight = instance_loss_weight
         self.loss_schedule = loss_schedule
         self.grouped_fpn = grouped_fpn
@@ -160,6 +181,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
             "semantic_label_to_category": semantic_label_to_category(cfg),
             "roi_heads_onednn": cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN,
+            "outputs": tuple(cfg.MODEL.PANFPN.OUTPUTS),
         }
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -250,44 +272,101 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
     def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
         """
         Returns:
-            with do_postprocess, one dict per image (see :meth:`forward`); otherwise
-            (detector results or None, semantic logits or None) at the padded input size.
+            with do_postprocess, one dict per image with the keys of ``self.outputs`` (see
+            :meth:`forward`); otherwise (detector results or None, semantic logits or None) at
+            the padded input size, with every branch run in full.
         """
-        raw = self.inference_raw(batched_inputs)
         if not do_postprocess:
+            raw = self.inference_raw(batched_inputs)
             return raw.instances, raw.sem_seg_logits
 
+        raw = self.inference_raw(batched_inputs, self.outputs)
+        output_sizes = [
+            (x.get("height", size[0]), x.get("width", size[1])) for x, size in zip(batched_inputs, raw.images.image_sizes)
+        ]
+        instances = instance_ids = None
+        if raw.instances is not None and "instances" in self.outputs:
+            instances = [detector_postprocess(r, *size) for r, size in zip(raw.instances, output_sizes)]
+        elif raw.instances is not None:
+            instances, instance_ids = self.pasteable_instances(raw.instance_features, raw.instances, output_sizes)
+
         processed_results = []
-        for i, (input_per_image, image_size) in enumerate(zip(batched_inputs, raw.images.image_sizes)):
-            height = input_per_image.get("height", image_size[0])
-            width = input_per_image.get("width", image_size[1])
+        for i, (image_size, (height, width)) in enumerate(zip(raw.images.image_sizes, output_sizes)):
             result = {}
             if raw.sem_seg_logits is not None:
                 result["sem_seg"] = sem_seg_postprocess(raw.sem_seg_logits[i], image_size, height, width)
-            if raw.instances is not None:
-                result["instances"] = detector_postprocess(raw.instances[i], height, width)
-            processed_results.append(self.add_panoptic_output(result))
+            if instances is not None:
+                result["instances"] = instances[i]
+            if "panoptic_seg" in self.outputs:
+                ids = None if instance_ids is None else instance_ids[i]
+                result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category, ids)
+            processed_results.append({name: result[name] for name in self.outputs})
         return processed_results
 
-    def inference_raw(self, batched_inputs: List[Dict[str, torch.Tensor]]) -> RawInference:
-        """Both branches' outputs at the padded input size, with the batched images and the
-        instance branch's features (to run the ROI heads again on other boxes)."""
+    def inference_raw(self, batched_inputs: List[Dict[str, torch.Tensor]], outputs=OUTPUTS) -> RawInference:
+        """
+        The branches' outputs that ``outputs`` need, at the padded input size, with the batched
+        images and the instance branch's features (to run the ROI heads again on other boxes).
+        Without "instances" in ``outputs`` the detections have no masks: the box head alone ran.
+        """
         assert not self.training
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         instance_features, semantic_features = self.split_features(features)
         sem_seg_logits = detector_results = None
-        if self.sem_seg_head is not None:
+        if self.sem_seg_head is not None and {"sem_seg", "panoptic_seg"} & set(outputs):
             sem_seg_logits, _ = self.sem_seg_head(semantic_features, None)
-        if self.roi_heads is not None:
+        if self.roi_heads is not None and {"instances", "panoptic_seg"} & set(outputs):
             proposals, _ = self.proposal_generator(images, instance_features, None)
-            detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
+            if "instances" in outputs:
+                detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
+            else:
+                with self.roi_heads_backend():
+                    detector_results = self.roi_heads._forward_box(instance_features, proposals)
         return RawInference(images, instance_features, detector_results, sem_seg_logits)
+
+    def pasteable_instances(self, features, detections: List[Instances], output_sizes):
+        """
+        Per image, the post-processed detections the panoptic merge can paste, with their
+        masks, and their indices among all the post-processed detections (what the full
+        run's segments give as "instance_id").
+
+        The merge pastes by decreasing score and stops at the first instance below its
+        confidence threshold, so the mask head runs, and masks are pasted, only for the
+        detections at or above it (typically a fifth of the 100 a trained COCO model keeps).
+
+        Args:
+            features: the instance branch's features.
+            detections: per image, the box head's detections (no masks), at the input size.
+            output_sizes: per image, the (height, width) of the outputs.
+        """
+        kept_per_image, kept_ids, for_mask_head = [], [], []
+        for image_detections, output_size in zip(detections, output_sizes):
+            input_size = image_detections.image_size
+            # detector_postprocess rescales pred_boxes in place; the mask head needs them unscaled
+            image_detections.input_boxes = image_detections.pred_boxes.clone()
+            image_detections = detector_postprocess(image_detections, *output_size)
+            threshold = torch.as_tensor(self.combine_instances_score_thresh, device=image_detections.scores.device)
+            if threshold.dim() == 1:
+                threshold = threshold[image_detections.pred_classes]
+            # "not below", as the merge decides: a NaN score passes both
+            keep = (~(image_detections.scores < threshold)).nonzero().flatten()
+            kept = image_detections[keep]
+            for_mask_head.append(Instances(input_size, pred_boxes=kept.input_boxes, pred_classes=kept.pred_classes))
+            kept.remove("input_boxes")
+            kept_per_image.append(kept)
+            kept_ids.append(keep.tolist())
+        with self.roi_heads_backend():
+            with_masks = self.roi_heads.forward_with_given_boxes(features, for_mask_head)
+        for kept, masks in zip(kept_per_image, with_masks):
+            # the pasting of detector_postprocess, at its default mask threshold
+            kept.pred_masks = ROIMasks(masks.pred_masks[:, 0]).to_bitmasks(kept.pred_boxes, *kept.image_size, 0.5).tensor
+        return kept_per_image, kept_ids
 
     def add_panoptic_output(self, result: Dict[str, object]) -> Dict[str, object]:
         """``result`` (one image's "sem_seg" logits and/or "instances" at the output size) with the
-        merged "panoptic_seg" added when the merge is enabled (of whichever branches exist)."""
-        if self.combine_enabled:
+        merged "panoptic_seg" added when the outputs have it (of whichever branches exist)."""
+        if "panoptic_seg" in self.outputs:
             result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category)
         return result
 

@@ -76,7 +76,8 @@ class PanFPNWithTTA(nn.Module):
             result["sem_seg"] = average_semantic_logits(raws, transforms, output_size)
         if self.model.roi_heads is not None:
             result["instances"] = self.merge_instances(raws, transforms, output_size)
-        return self.model.add_panoptic_output(result)
+        result = self.model.add_panoptic_output(result)
+        return {name: result[name] for name in self.model.outputs}
 
     @contextmanager
     def masks_off(self):

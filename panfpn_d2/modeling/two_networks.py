@@ -15,7 +15,7 @@ from torch import nn
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
-from ..config import TWO_NETWORKS_ARCH, has_instance_branch, has_semantic_branch, load_config
+from ..config import TWO_NETWORKS_ARCH, has_instance_branch, has_semantic_branch, load_config, model_outputs
 from .meta_arch import PanFPN, PanopticMerging
 
 logger = logging.getLogger(__name__)
@@ -42,8 +42,10 @@ def build_branch_network(cfg, role: str) -> PanFPN:
     x2 config ``cfg``, built from its own config on cfg's device, with its checkpoint loaded."""
     two = cfg.MODEL.PANFPN.TWO_NETWORKS
     config_file = resolve_config_path(two[f"{role}_CONFIG"], f"{role}_CONFIG")
-    branch_cfg = load_config(config_file, ["MODEL.DEVICE", cfg.MODEL.DEVICE])
     wanted_instances, wanted_semantic = role == "INSTANCE", role == "SEMANTIC"
+    # the x2 model merges the two networks' outputs itself
+    output = "instances" if wanted_instances else "sem_seg"
+    branch_cfg = load_config(config_file, ["MODEL.DEVICE", cfg.MODEL.DEVICE, "MODEL.PANFPN.OUTPUTS", (output,)])
     has_instances, has_semantic = has_instance_branch(branch_cfg), has_semantic_branch(branch_cfg)
     if branch_cfg.MODEL.META_ARCHITECTURE != "PanFPN" or (has_instances, has_semantic) != (
         wanted_instances, wanted_semantic
@@ -62,7 +64,6 @@ def build_branch_network(cfg, role: str) -> PanFPN:
             "its semantic evaluation reads the x2 config's"
         )
     network = build_model(branch_cfg)
-    network.combine_enabled = False  # the x2 model merges the two networks' outputs itself
     weights = two[f"{role}_WEIGHTS"]
     if weights:
         DetectionCheckpointer(network).load(weights)
@@ -89,13 +90,15 @@ class PanFPNTwoNetworks(PanopticMerging, nn.Module):
         self.combine_overlap_thresh = combine.OVERLAP_THRESH
         self.combine_stuff_area_thresh = combine.STUFF_AREA_LIMIT
         self.combine_instances_score_thresh = combine.INSTANCES_CONFIDENCE_THRESH
+        self.outputs = model_outputs(cfg)
 
     @property
     def device(self) -> torch.device:
         return self.instance_network.device
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
-        """One dict per image with "instances", "sem_seg" and (unless COMBINE.ENABLED is False) "panoptic_seg"."""
+        """One dict per image with the keys of MODEL.PANFPN.OUTPUTS: "instances", "sem_seg" and (unless
+        COMBINE.ENABLED is False) "panoptic_seg" by default."""
         if self.training:
             raise RuntimeError(
                 f"{TWO_NETWORKS_ARCH} is evaluated only: train its two networks with their own configs "
@@ -106,7 +109,7 @@ class PanFPNTwoNetworks(PanopticMerging, nn.Module):
         results = []
         for instance_result, semantic_result in zip(instance_results, semantic_results):
             result = {"sem_seg": semantic_result["sem_seg"], "instances": instance_result["instances"]}
-            if self.combine_enabled:
+            if "panoptic_seg" in self.outputs:
                 result["panoptic_seg"] = self.merge(result, self.semantic_network.semantic_label_to_category)
-            results.append(result)
+            results.append({name: result[name] for name in self.outputs})
         return results

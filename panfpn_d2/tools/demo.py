@@ -16,7 +16,7 @@ are also written in COCO panoptic format: ``DIR/panoptic_predictions/<name>.png`
 import argparse
 import logging
 import os
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from panfpn_lite.prediction_writer import PanopticPredictionWriter, prediction_a
 from panfpn_lite.runtime.inputs import image_paths
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 
-from ..config import load_config, semantic_layout
+from ..config import load_config, model_outputs, semantic_layout
 from ..evaluation.panoptic_evaluation import dataset_categories
 from ..utils.env import import_extra
 from .cli import add_config_arguments
@@ -71,6 +71,13 @@ def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata,
     return prediction_annotation(id_map, segments, image_id)
 
 
+def drawn_outputs(cfg) -> Tuple[str, ...]:
+    """The model outputs the demo draws: the panoptic segmentation alone when the model makes one
+    (then the mask head runs only for the instances it pastes), else what the model gives."""
+    outputs = model_outputs(cfg)
+    return ("panoptic_seg",) if "panoptic_seg" in outputs else outputs
+
+
 class PanopticDemo:
     """Predicts with a ``DefaultPredictor`` and draws what the model outputs."""
 
@@ -85,6 +92,10 @@ class PanopticDemo:
             raise ValueError(
                 "DATASETS.TEST is empty: the demo draws with the class names and colours of DATASETS.TEST[0]"
             )
+        cfg = cfg.clone()
+        cfg.defrost()
+        cfg.MODEL.PANFPN.OUTPUTS = drawn_outputs(cfg)
+        cfg.freeze()
         return cls(DefaultPredictor(cfg), MetadataCatalog.get(cfg.DATASETS.TEST[0]), semantic_layout(cfg))
 
     def predict(self, image_bgr: np.ndarray) -> dict:

@@ -1,20 +1,13 @@
 """The benchmark against detectron2's PanopticFPN runs end to end in --quick mode."""
 import re
-import subprocess
-import sys
 
-from tests.support.paths import REPO_ROOT
+from tests.support.benchmarks import run_benchmark
 
 ROWS = ["total", "backbone", "proposals", "roi heads", "semantic head", "merge", "forward+backward+step"]
 
 
 def test_quick_mode_prints_both_sides_and_ratios():
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_vs_detectron2.py"), "--quick", "--threads", "1"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout
+    out = run_benchmark("bench_vs_detectron2.py", "--quick", "--threads", "1")
     assert "outputs identical" in out
     pasted = [int(n) for n in re.findall(r"\((\d+) pasted\)", out)]
     assert pasted and min(pasted) > 0, "the merge should have instances to paste"

@@ -121,3 +121,13 @@ def test_semantic_labels_of_the_all_mode_name_every_category():
     labels = demo.semantic_label_metadata(metadata, SemanticLabelLayout.from_metadata(metadata, "all"))
     assert labels.stuff_classes == ["circle", "triangle", "rectangle", "stripes", "checker", "dots"]
     assert demo.semantic_label_metadata(metadata, SemanticLabelLayout.from_metadata(metadata, "other")) is metadata
+
+
+def test_demo_asks_the_model_only_for_what_it_draws():
+    panoptic = load_config(TOY_CONFIG, ["MODEL.WEIGHTS", ""])
+    assert demo.PanopticDemo.from_config(panoptic).predictor.model.outputs == ("panoptic_seg",)
+    semantic = load_config(TOY_CONFIG, ["MODEL.WEIGHTS", "", "MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", "0.0"])
+    assert demo.PanopticDemo.from_config(semantic).predictor.model.outputs == ("panoptic_seg",)  # stuff only
+    unmerged = load_config(TOY_CONFIG, ["MODEL.WEIGHTS", "", "MODEL.PANOPTIC_FPN.COMBINE.ENABLED", "False"])
+    assert demo.PanopticDemo.from_config(unmerged).predictor.model.outputs == ("sem_seg", "instances")
+    assert panoptic.MODEL.PANFPN.OUTPUTS == ("sem_seg", "instances", "panoptic_seg")  # the caller's config is left alone
