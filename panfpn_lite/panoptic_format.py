@@ -1,11 +1,10 @@
-"""The COCO panoptic format: segment-id maps <-> PNGs, segment records, category and image ids.
+"""The COCO panoptic format: segment-id maps <-> PNGs, segment records, category ids.
 
 A segment-id map is an integer (H, W) array; 0 is void. A COCO panoptic PNG stores each pixel's
 id as R + 256·G + 256²·B. Segment records ("segments_info") name a category by its dataset id in
 files, and by a contiguous id (thing 0..T-1, stuff 1..S) inside detectron2.
 """
-import numbers
-from typing import Callable, Dict, Hashable, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 from PIL import Image
@@ -111,17 +110,3 @@ class DatasetCategoryIds:
                 f"{category}, unknown to dataset {self.dataset_name!r} (known: {sorted(table)})"
             )
         return table[category]
-
-
-def integer_image_ids(image_ids: Iterable[Hashable]) -> Dict[Hashable, int]:
-    """A non-negative integer per image id, for hotcoco and the COCO APIs, which take no other ids.
-
-    ``image_ids`` come from the ground truth's image list; build the mapping once and use it for
-    ground truth and predictions alike. When every id is a non-negative integer already, each maps
-    to itself (numbers and messages unchanged); otherwise (strings, negative numbers, ...) each
-    maps to its position among the distinct ids, in list order.
-    """
-    image_ids = list(dict.fromkeys(image_ids))
-    if all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in image_ids):
-        return {i: int(i) for i in image_ids}
-    return {image_id: position for position, image_id in enumerate(image_ids)}

@@ -9,20 +9,19 @@ prints panopticapi's table and writes the dict ``panopticapi.evaluation.pq_compu
 category id -> ``pq``, ``sq``, ``rq``). The work is hotcoco's PQ (Rust, parallel, panopticapi's
 matching rules), not panopticapi's one-process-per-core Python loop.
 
-Image ids may be any JSON value, as in panopticapi (Cityscapes' are strings such as
-"lindau_000002_000019"); hotcoco takes only non-negative integers, so they are mapped to integers
-on the way in (``integer_image_ids``).
+hotcoco reads the JSON files itself (the fast path) when their image ids are its non-negative
+integers. Image ids may be any JSON value, as in panopticapi (Cityscapes' are strings such as
+"lindau_000002_000019"): other ids are mapped to integers on the way in (``integer_image_ids``).
 """
 import argparse
 import ctypes
 import json
+import os
 import sys
 import time
 from typing import List, Optional
 
-from hotcoco import panoptic as hotcoco_panoptic
-
-from .panoptic_format import integer_image_ids
+from .image_ids import integer_image_ids
 
 GROUPS = ("All", "Things", "Stuff")
 
@@ -59,7 +58,10 @@ def with_integer_image_ids(gt_dataset: dict, pred_dataset: dict) -> tuple:
 
 def _read_json(path: str) -> dict:
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not a valid JSON file ({error})") from None
 
 
 def is_scored(class_result: dict) -> bool:
@@ -112,8 +114,16 @@ def pq_compute(
     print("Evaluation panoptic segmentation metrics:")
     print(f"Ground truth:\n\tSegmentation folder: {gt_folder}\n\tJSON file: {gt_json_file}")
     print(f"Prediction:\n\tSegmentation folder: {pred_folder}\n\tJSON file: {pred_json_file}")
-    gt_dataset, pred_dataset = with_integer_image_ids(_read_json(gt_json_file), _read_json(pred_json_file))
-    evaluation = hotcoco_panoptic.PanopticEval(gt_dataset, pred_dataset, gt_folder=gt_folder, pred_folder=pred_folder)
+    # imported here, so that the command can size OpenBLAS (loaded with numpy) before it starts
+    from hotcoco.panoptic import PanopticEval
+
+    try:
+        evaluation = PanopticEval(gt_json_file, pred_json_file, gt_folder=gt_folder, pred_folder=pred_folder)
+    except ValueError:
+        # hotcoco parses only non-negative integer image ids: map the others; any other
+        # problem with the files surfaces again, named, on this path
+        gt_dataset, pred_dataset = with_integer_image_ids(_read_json(gt_json_file), _read_json(pred_json_file))
+        evaluation = PanopticEval(gt_dataset, pred_dataset, gt_folder=gt_folder, pred_folder=pred_folder)
     evaluation.evaluate()
     results = panopticapi_results(evaluation.results())
     print("\n".join(panopticapi_table(results)))
@@ -139,6 +149,8 @@ def _grow_heap_in_large_steps(pad_bytes: int = 64 << 20) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     """The ``panfpn-pq`` command (``argv``: its arguments; default the process's)."""
     _grow_heap_in_large_steps()
+    # No linear algebra here: one OpenBLAS thread spares starting (and stopping) one per core.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(prog="panfpn-pq", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gt_json_file", required=True, help="JSON file with ground truth data")
     parser.add_argument("--pred_json_file", required=True, help="JSON file with predictions data")

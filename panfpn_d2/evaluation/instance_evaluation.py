@@ -14,7 +14,8 @@ from detectron2.utils.logger import create_small_table
 from detectron2.utils.file_io import PathManager
 from hotcoco import mask as hotcoco_mask
 
-from panfpn_lite.panoptic_format import integer_image_ids, read_panoptic_png
+from panfpn_lite.image_ids import integer_image_ids
+from panfpn_lite.panoptic_format import read_panoptic_png
 from panfpn_lite.segment_runs import SegmentRuns
 
 from ..data.datasets import read_instances_json

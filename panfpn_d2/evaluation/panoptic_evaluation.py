@@ -14,7 +14,8 @@ from detectron2.utils.file_io import PathManager
 from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
-from panfpn_lite.panoptic_format import DatasetCategoryIds, integer_image_ids, segment_info
+from panfpn_lite.image_ids import integer_image_ids
+from panfpn_lite.panoptic_format import DatasetCategoryIds, segment_info
 from panfpn_lite.pq import GROUPS, is_scored
 from panfpn_lite.prediction_writer import PanopticPredictionWriter
 from panfpn_lite.segment_runs import SegmentRuns

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from panfpn_lite.panoptic_format import integer_image_ids
+from panfpn_lite.image_ids import integer_image_ids
+from panfpn_lite import pq
 from panfpn_lite.pq import pq_compute
 
 from tests.support.panoptic_files import TOY_CATEGORIES, assert_same_pq, panopticapi_pq, write_panoptic_files
@@ -242,6 +243,29 @@ def test_missing_prediction_is_an_error(tmp_path):
     pred = write_panoptic_files(tmp_path, "pred", [(1, gt_map, gt_info)], TOY_CATEGORIES)
     with pytest.raises(ValueError, match="2"):
         pq_compute(gt[0], pred[0], gt[1], pred[1])
+
+
+def test_integer_image_ids_are_read_by_hotcoco_alone(sample_gt, tmp_path, monkeypatch):
+    """The fast path: with hotcoco's integer ids the JSON files are never parsed in Python."""
+    gt_images, pred_images, categories = _sample_with_ids(sample_gt, int)
+    gt = write_panoptic_files(tmp_path, "gt", gt_images, categories)
+    pred = write_panoptic_files(tmp_path, "pred", pred_images, categories)
+    expected = panopticapi_pq(gt[0], pred[0], gt[1], pred[1])
+
+    def no_python_parsing(path):
+        raise AssertionError(f"{path} parsed in Python")
+
+    monkeypatch.setattr(pq, "_read_json", no_python_parsing)
+    assert_same_pq(pq_compute(gt[0], pred[0], gt[1], pred[1]), expected)
+
+
+def test_a_file_that_is_not_json_is_named(tmp_path):
+    gt_map, gt_info = _background()
+    gt = write_panoptic_files(tmp_path, "gt", [(1, gt_map, gt_info)], TOY_CATEGORIES)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"annotations": [')
+    with pytest.raises(ValueError, match="broken.json"):
+        pq_compute(gt[0], str(broken), gt[1], gt[1])
 
 
 def _sample_with_ids(sample_gt, image_id_of):
