@@ -23,10 +23,12 @@ SEM_SEG_AGGREGATIONS = ("sum", "concat")
 SEM_SEG_LOSSES = ("cross_entropy", "bootstrap")
 # What inference can return, in detectron2's order.
 OUTPUTS = ("sem_seg", "instances", "panoptic_seg")
+ROI_ALIGN_CPU_BACKWARDS = ("torchvision", "separable")
 
 __all__ = [
     "LOSS_SCHEDULES",
     "OUTPUTS",
+    "ROI_ALIGN_CPU_BACKWARDS",
     "SEM_SEG_AGGREGATIONS",
     "SEM_SEG_LOSSES",
     "THING_MODES",
@@ -70,6 +72,9 @@ def add_panfpn_config(cfg):
     # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
     # every new number of boxes (seconds per training step); the backbone keeps it.
     cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
+    # CPU training: ROIAlign's backward, torchvision's serial loop or matrix products on small maps
+    # (modeling/roi_align.py).
+    cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD = "torchvision"
     # What inference returns, a subset of OUTPUTS (all three: what the model's branches give, as
     # detectron2); without "instances", the mask head runs only on the detections the merge can paste.
     cfg.MODEL.PANFPN.OUTPUTS = OUTPUTS

@@ -18,12 +18,14 @@ model.roi_heads.mask_head.conv_dims = [64, 64, 64]  # 2 convs, then the deconv
 model.sem_seg_head.update(num_classes=4, conv_dims=64, loss_weight=1.0)  # 3 stuff classes + 'other'
 model.instance_loss_weight = 2.0  # lambda_i: the semantic branch learns the toy set much faster
 model.roi_heads_onednn = False
+model.roi_align_cpu_backward = "separable"  # torchvision's ROIAlign backward is serial
 model.combine_instances_score_thresh = 0.4
 model.combine_stuff_area_thresh = 64  # of 128x128 = 16384 pixels
 
 dataloader.train.dataset.names = "panfpn_toy_train"
 dataloader.train.mapper.augmentations[0].update(short_edge_length=(128,), max_size=128)
-dataloader.train.update(total_batch_size=8, num_workers=1)
+# every toy image is square: batches made in the worker, not image by image across processes
+dataloader.train.update(total_batch_size=8, num_workers=1, aspect_ratio_grouping=False)
 dataloader.test.dataset.names = "panfpn_toy_val"
 dataloader.test.mapper.augmentations[0].update(short_edge_length=128, max_size=128)
 dataloader.test.num_workers = 1

@@ -18,6 +18,7 @@ from detectron2.utils.events import get_event_storage
 from ..config import (
     LOSS_SCHEDULES,
     OUTPUTS,
+    ROI_ALIGN_CPU_BACKWARDS,
     has_instance_branch,
     has_semantic_branch,
     resolve_outputs,
@@ -25,6 +26,7 @@ from ..config import (
     validate_config,
 )
 from .panoptic_merge import combine_semantic_and_instance_outputs
+from .roi_align import use_separable_roi_align_backward
 
 
 class PanopticMerging:
@@ -92,6 +94,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         combine_instances_score_thresh: float = 0.5,
         semantic_label_to_category: Optional[List[int]] = None,
         roi_heads_onednn: bool = True,
+        roi_align_cpu_backward: str = "torchvision",
         outputs: Tuple[str, ...] = OUTPUTS,
     ):
         """
@@ -111,6 +114,8 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
                 id its panoptic segment gets, or -1 to discard its pixels.
             roi_heads_onednn: False runs the ROI heads without oneDNN on the CPU (see
                 :meth:`roi_heads_backend`).
+            roi_align_cpu_backward: "separable" computes the ROI poolers' CPU backward on small
+                feature maps as matrix products (see :mod:`.roi_align`); "torchvision" as is.
             outputs: what inference returns, a subset of ``OUTPUTS`` (see
                 :func:`resolve_outputs`). Without "instances", the mask head runs only on
                 the detections the panoptic merge can paste (see :meth:`pasteable_instances`).
@@ -130,6 +135,13 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             raise ValueError("PanFPN needs at least one branch: lambda_i and lambda_s are both 0")
         if loss_schedule not in LOSS_SCHEDULES:
             raise ValueError(f"MODEL.PANFPN.LOSS_SCHEDULE must be one of {LOSS_SCHEDULES}, got {loss_schedule!r}")
+        if roi_align_cpu_backward not in ROI_ALIGN_CPU_BACKWARDS:
+            raise ValueError(
+                f"MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD must be one of {ROI_ALIGN_CPU_BACKWARDS}, "
+                f"got {roi_align_cpu_backward!r}"
+            )
+        if roi_align_cpu_backward == "separable" and roi_heads is not None:
+            use_separable_roi_align_backward(roi_heads)
         self.sem_seg_head = sem_seg_head
         self.outputs = resolve_outputs(outputs, roi_heads is not None, sem_seg_head is not None, combine_enabled)
         if "instances" not in self.outputs and "panoptic_seg" in self.outputs and roi_heads is not None:
@@ -181,6 +193,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
             "semantic_label_to_category": semantic_label_to_category(cfg),
             "roi_heads_onednn": cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN,
+            "roi_align_cpu_backward": cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD,
             "outputs": tuple(cfg.MODEL.PANFPN.OUTPUTS),
         }
 
