@@ -16,29 +16,21 @@ interleaved (A/B, B/A) so that noise on shared cores hits both sides alike, medi
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_merge import cpu_model  # noqa: E402
-from bench_vs_detectron2 import QUICK_OPTS, SIDES, benchmark_parser, build_models, load_images  # noqa: E402
+from bench_vs_detectron2 import (  # noqa: E402
+    QUICK_OPTS, SIDES, benchmark_parser, build_models, load_images, time_inference,
+)
 
-from panfpn_d2.modeling import meta_arch as panfpn_meta_arch  # noqa: E402
-from detectron2.modeling.meta_arch import panoptic_fpn as detectron2_panoptic_fpn  # noqa: E402
 from panfpn_d2.tools.random_weights import calibrate_detection_scores  # noqa: E402
-from panfpn_d2.tools.timing import ComponentTimer  # noqa: E402
 
 PANOPTIC_ONLY_OPTS = ["MODEL.PANFPN.OUTPUTS", "('panoptic_seg',)"]
-COMPONENTS = ("backbone", "semantic head", "mask head", "merge")
-
-
-def component_timer(model, merge_owner):
-    return ComponentTimer(
-        {"backbone": model.backbone, "semantic head": model.sem_seg_head, "mask head": model.roi_heads.mask_head},
-        {"merge": (merge_owner, "combine_semantic_and_instance_outputs")},
-    )
+TIMED_MODULES = {"backbone": "backbone", "semantic head": "sem_seg_head", "mask head": "roi_heads.mask_head"}
+COMPONENTS = (*TIMED_MODULES, "merge")
 
 
 def agreement(expected, actual):
@@ -46,32 +38,6 @@ def agreement(expected, actual):
     expected_map, expected_segments = expected["panoptic_seg"]
     actual_map, actual_segments = actual["panoptic_seg"]
     return (actual_map != expected_map).double().mean().item(), actual_segments == expected_segments
-
-
-def time_inference(models, inputs, repeats):
-    """side -> {"total" and each component: [seconds per pass over the images]}; and the first pass's outputs."""
-    timers = {"detectron2": component_timer(models["detectron2"], detectron2_panoptic_fpn),
-              "panfpn_d2": component_timer(models["panfpn_d2"], panfpn_meta_arch)}
-    passes = {side: {name: [] for name in ("total", *COMPONENTS)} for side in SIDES}
-    first_outputs = {side: [] for side in SIDES}
-    with torch.no_grad():
-        for repeat in range(repeats + 1):  # the first pass warms up and gives the outputs compared
-            totals = {side: 0.0 for side in SIDES}
-            for index, model_input in enumerate(inputs):
-                for side in SIDES if (repeat + index) % 2 == 0 else SIDES[::-1]:
-                    with timers[side]:
-                        start = time.perf_counter()
-                        (output,) = models[side]([model_input])
-                        totals[side] += time.perf_counter() - start
-                    if repeat == 0:
-                        first_outputs[side].append(output)
-            for side in SIDES:
-                seconds = timers[side].reset()
-                if repeat:
-                    passes[side]["total"].append(totals[side])
-                    for name in COMPONENTS:
-                        passes[side][name].append(seconds.get(name, 0.0))
-    return passes, first_outputs
 
 
 def get_parser():
@@ -103,7 +69,9 @@ def main(argv=None):
           + ", ".join(f"{tuple(x['image'].shape[1:])}" for x in inputs) + "; merge at the original size")
     print(f"weights: random, made to detect, class weights scaled so that {reached:.1%} of the detections "
           f"score >= {threshold}")
-    passes, outputs = time_inference(models, inputs, args.repeats)
+    with torch.no_grad():  # a warm-up pass, whose outputs are compared
+        outputs = {side: [models[side]([model_input])[0] for model_input in inputs] for side in SIDES}
+    passes = time_inference(models, inputs, args.repeats, TIMED_MODULES)
     for index, (expected, actual) in enumerate(zip(outputs["detectron2"], outputs["panfpn_d2"])):
         scores = expected["instances"].scores
         differing, same_segments = agreement(expected, actual)

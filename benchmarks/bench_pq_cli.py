@@ -13,10 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Tuple, TypeVar
 
 import numpy as np
+from PIL import Image
 
 from panfpn_lite.panoptic_format import segment_areas, segment_box, write_panoptic_png
 
@@ -138,9 +140,6 @@ def max_difference(ours: dict, reference: dict) -> float:
 
 def decode_all(paths, threads: int) -> int:
     """Decode every PNG to a numpy array with PIL (which releases the GIL while decoding); return the pixel count."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from PIL import Image
 
     def decode(path):
         with Image.open(path) as image:

@@ -18,6 +18,7 @@ Both models' inference outputs are checked identical first. Ratios are PanFPN / 
 ``--quick``: a tiny GroupNorm ResNet-18 FPN at a 128-pixel short side, 1 repeat (a smoke test).
 """
 import argparse
+import operator
 import os
 import statistics
 import sys
@@ -57,7 +58,10 @@ QUICK_OPTS = [
 ]
 GENERATED_IMAGE_SIZE = 640
 INSTANCES_PER_TRAINING_IMAGE = 8
-COMPONENTS = ("backbone", "proposals", "roi heads", "semantic head", "merge")
+# component -> its module's attribute path in both models; the merge is timed as a function
+TIMED_MODULES = {"backbone": "backbone", "proposals": "proposal_generator", "roi heads": "roi_heads",
+                 "semantic head": "sem_seg_head"}
+COMPONENTS = (*TIMED_MODULES, "merge")
 SIDES = ("detectron2", "panfpn_d2")
 
 
@@ -112,10 +116,9 @@ def add_training_targets(inputs, num_thing_classes, num_semantic_classes, seed):
     return batch
 
 
-def component_timer(model, merge_owner):
+def component_timer(model, merge_owner, modules):
     return ComponentTimer(
-        {"backbone": model.backbone, "proposals": model.proposal_generator, "roi heads": model.roi_heads,
-         "semantic head": model.sem_seg_head},
+        {name: operator.attrgetter(path)(model) for name, path in modules.items()},
         {"merge": (merge_owner, "combine_semantic_and_instance_outputs")},
     )
 
@@ -134,13 +137,14 @@ def check_same_outputs(models, inputs):
     return counts
 
 
-def time_inference(models, inputs, repeats):
-    """side -> {"total" and each component: [seconds per pass over the images, one per repeat]}."""
+def time_inference(models, inputs, repeats, modules=TIMED_MODULES):
+    """side -> {"total", each of ``modules`` and "merge": [seconds per pass over the images, one per repeat]}."""
     timers = {
-        "detectron2": component_timer(models["detectron2"], detectron2_panoptic_fpn),
-        "panfpn_d2": component_timer(models["panfpn_d2"], panfpn_meta_arch),
+        "detectron2": component_timer(models["detectron2"], detectron2_panoptic_fpn, modules),
+        "panfpn_d2": component_timer(models["panfpn_d2"], panfpn_meta_arch, modules),
     }
-    passes = {side: {name: [] for name in ("total", *COMPONENTS)} for side in SIDES}
+    components = (*modules, "merge")
+    passes = {side: {name: [] for name in ("total", *components)} for side in SIDES}
     with torch.no_grad():
         for repeat in range(repeats):
             totals = {side: 0.0 for side in SIDES}
@@ -154,7 +158,7 @@ def time_inference(models, inputs, repeats):
             for side in SIDES:
                 passes[side]["total"].append(totals[side])
                 seconds = timers[side].reset()
-                for name in COMPONENTS:
+                for name in components:
                     passes[side][name].append(seconds.get(name, 0.0))
     return passes
 

@@ -230,7 +230,7 @@ def validate_config(cfg) -> None:
             raise ValueError(f"{key} (a lambda of the joint loss) must be >= 0, got {value}")
     if not has_instance_branch(cfg) and not has_semantic_branch(cfg):
         raise ValueError(f"{' and '.join(weights)} are both 0: nothing to train")
-    model_outputs(cfg)
+    model_outputs(cfg)  # raises, naming the key, on a MODEL.PANFPN.OUTPUTS the model cannot give
     if cfg.MODEL.PANFPN.GROUPED_FPN and cfg.MODEL.FPN.OUT_CHANNELS % 2:
         raise ValueError(
             f"MODEL.PANFPN.GROUPED_FPN splits the FPN channels in halves: MODEL.FPN.OUT_CHANNELS "

@@ -310,9 +310,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
                 result["sem_seg"] = sem_seg_postprocess(raw.sem_seg_logits[i], image_size, height, width)
             if instances is not None:
                 result["instances"] = instances[i]
-            if "panoptic_seg" in self.outputs:
-                ids = None if instance_ids is None else instance_ids[i]
-                result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category, ids)
+            result = self.add_panoptic_output(result, None if instance_ids is None else instance_ids[i])
             processed_results.append({name: result[name] for name in self.outputs})
         return processed_results
 
@@ -376,11 +374,14 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             kept.pred_masks = ROIMasks(masks.pred_masks[:, 0]).to_bitmasks(kept.pred_boxes, *kept.image_size, 0.5).tensor
         return kept_per_image, kept_ids
 
-    def add_panoptic_output(self, result: Dict[str, object]) -> Dict[str, object]:
+    def add_panoptic_output(
+        self, result: Dict[str, object], instance_ids: Optional[List[int]] = None
+    ) -> Dict[str, object]:
         """``result`` (one image's "sem_seg" logits and/or "instances" at the output size) with the
-        merged "panoptic_seg" added when the outputs have it (of whichever branches exist)."""
+        merged "panoptic_seg" added when the outputs have it (of whichever branches exist);
+        ``instance_ids``: see :meth:`PanopticMerging.merge`."""
         if "panoptic_seg" in self.outputs:
-            result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category)
+            result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category, instance_ids)
         return result
 
 
