@@ -35,6 +35,6 @@ setup(
         # torch.onnx.export imports onnx. 1.17 checked with numpy 1.23.5 and 2.4.6; 1.23 (through
         # ml_dtypes 0.6) fails to import with numpy 1.23.
         "export": ["onnx>=1.17,<1.18"],
-        "test": ["pytest"],
+        "test": ["pytest>=7.3"],
     },
 )
