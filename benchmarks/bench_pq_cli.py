@@ -140,7 +140,6 @@ def max_difference(ours: dict, reference: dict) -> float:
 
 def decode_all(paths, threads: int) -> int:
     """Decode every PNG to a numpy array with PIL (which releases the GIL while decoding); return the pixel count."""
-
     def decode(path):
         with Image.open(path) as image:
             return np.asarray(image).size

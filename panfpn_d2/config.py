@@ -72,8 +72,8 @@ def add_panfpn_config(cfg):
     # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
     # every new number of boxes (seconds per training step); the backbone keeps it.
     cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
-    # CPU training: ROIAlign's backward, torchvision's serial loop or matrix products on small maps
-    # (modeling/roi_align.py).
+    # CPU training, one of ROI_ALIGN_CPU_BACKWARDS: ROIAlign's backward as torchvision's serial
+    # loop or as matrix products on small maps (modeling/roi_align.py).
     cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD = "torchvision"
     # What inference returns, a subset of OUTPUTS (all three: what the model's branches give, as
     # detectron2); without "instances", the mask head runs only on the detections the merge can paste.
@@ -217,6 +217,7 @@ def validate_config(cfg) -> None:
         "MODEL.PANFPN.LOSS_SCHEDULE": (cfg.MODEL.PANFPN.LOSS_SCHEDULE, LOSS_SCHEDULES),
         "MODEL.PANFPN.SEM_SEG_AGGREGATION": (cfg.MODEL.PANFPN.SEM_SEG_AGGREGATION, SEM_SEG_AGGREGATIONS),
         "MODEL.PANFPN.SEM_SEG_LOSS": (cfg.MODEL.PANFPN.SEM_SEG_LOSS, SEM_SEG_LOSSES),
+        "MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD": (cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD, ROI_ALIGN_CPU_BACKWARDS),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

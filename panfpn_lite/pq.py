@@ -149,10 +149,9 @@ def _load_hotcoco_core():
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
             path = os.path.join(folder, "hotcoco" + suffix)
             if os.path.isfile(path):
-                loader = importlib.machinery.ExtensionFileLoader(HOTCOCO_CORE, path)
-                spec = importlib.util.spec_from_file_location(HOTCOCO_CORE, path, loader=loader)
+                spec = importlib.util.spec_from_file_location(HOTCOCO_CORE, path)  # an extension loader
                 core = importlib.util.module_from_spec(spec)
-                loader.exec_module(core)
+                spec.loader.exec_module(core)
                 sys.modules[HOTCOCO_CORE] = core
                 return core
     return None
