@@ -69,9 +69,6 @@ def add_panfpn_config(cfg):
     # Grouped FPN: the instance branch sees the first half of the FPN channels and
     # the semantic branch the second half.
     cfg.MODEL.PANFPN.GROUPED_FPN = False
-    # CPU only: False runs the ROI heads without oneDNN, which re-plans its kernels for
-    # every new number of boxes (seconds per training step); the backbone keeps it.
-    cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN = True
     # CPU training, one of ROI_ALIGN_CPU_BACKWARDS: ROIAlign's backward as torchvision's serial
     # loop or as matrix products on small maps (modeling/roi_align.py).
     cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD = "torchvision"

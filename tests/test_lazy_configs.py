@@ -23,7 +23,7 @@ TWINS = [
 MODEL_SETTINGS = [
     "pixel_mean", "pixel_std", "input_format", "instance_loss_weight", "loss_schedule", "grouped_fpn",
     "combine_enabled", "combine_overlap_thresh", "combine_stuff_area_thresh", "combine_instances_score_thresh",
-    "semantic_label_to_category", "roi_heads_onednn", "outputs",
+    "semantic_label_to_category", "outputs",
 ]
 
 

@@ -18,7 +18,6 @@ model.roi_heads.box_predictor.input_shape.channels = 256
 model.roi_heads.mask_head.conv_dims = [64, 64, 64]  # 2 convs, then the deconv
 model.sem_seg_head.update(num_classes=4, conv_dims=64, loss_weight=1.0)  # 3 stuff classes + 'other'
 model.instance_loss_weight = 2.0  # lambda_i: the semantic branch learns the toy set much faster
-model.roi_heads_onednn = False
 model.roi_align_cpu_backward = "separable"  # torchvision's ROIAlign backward is serial
 model.combine_instances_score_thresh = 0.4
 model.combine_stuff_area_thresh = 64  # of 128x128 = 16384 pixels
@@ -33,7 +32,7 @@ dataloader.test.mapper.augmentations[0].update(short_edge_length=128, max_size=1
 dataloader.test.num_workers = 0
 
 optimizer.lr = 0.04
-# ~6 min on 2 CPU cores to PQ 81
+# its time and results: docs/toy.md
 lr_multiplier = step_schedule(600, (500, 570), warmup_iters=100)
 train.update(output_dir="output/toy", init_checkpoint="", max_iter=600, device="cpu")
 train.checkpointer.period = 200

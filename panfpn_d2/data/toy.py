@@ -12,11 +12,13 @@ What makes it learnable yet not trivial:
   * pixel noise everywhere.
 """
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -208,48 +210,78 @@ def render_toy_image(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, n
     return np.clip(image, 0, 255).round().astype(np.uint8), id_map, segments
 
 
-def _write_split(root: Path, split: str, num_images: int, size: int, seed: int) -> None:
-    image_dir, png_dir = root / split / "images", root / split / "panoptic"
-    image_dir.mkdir(parents=True)
-    png_dir.mkdir(parents=True)
-    images, annotations = [], []
-    for index in range(num_images):
-        rng = np.random.default_rng([seed, SPLIT_SEED[split], index])
-        image, id_map, segments = render_toy_image(rng, size)
-        file_name = f"toy_{split}_{index:06d}.png"
-        Image.fromarray(image).save(image_dir / file_name, compress_level=1)
-        Image.fromarray(id_to_rgb(id_map)).save(png_dir / file_name, compress_level=1)
-        areas = segment_areas(id_map, [s["id"] for s in segments])
-        for segment in segments:
-            segment["area"], segment["bbox"] = areas[segment["id"]], segment_box(id_map == segment["id"])
-        images.append({"id": index + 1, "file_name": file_name, "height": size, "width": size})
-        annotations.append({"image_id": index + 1, "file_name": file_name, "segments_info": segments})
-    content = {
-        "info": {"description": f"panfpn_d2 toy panoptic dataset ({TOY_VERSION}, seed {seed})"},
-        "images": images,
-        "annotations": annotations,
-        "categories": TOY_CATEGORIES,
-    }
-    with open(root / f"panoptic_{split}.json", "w") as f:
-        json.dump(content, f, sort_keys=True)
+def _write_image(root: Path, split: str, index: int, size: int, seed: int) -> Tuple[dict, dict]:
+    """Render and write one image and its panoptic PNG; returns its JSON image and annotation entries."""
+    rng = np.random.default_rng([seed, SPLIT_SEED[split], index])
+    image, id_map, segments = render_toy_image(rng, size)
+    file_name = f"toy_{split}_{index:06d}.png"
+    Image.fromarray(image).save(root / split / "images" / file_name, compress_level=1)
+    Image.fromarray(id_to_rgb(id_map)).save(root / split / "panoptic" / file_name, compress_level=1)
+    areas = segment_areas(id_map, [s["id"] for s in segments])
+    for segment in segments:
+        segment["area"], segment["bbox"] = areas[segment["id"]], segment_box(id_map == segment["id"])
+    image_entry = {"id": index + 1, "file_name": file_name, "height": size, "width": size}
+    return image_entry, {"image_id": index + 1, "file_name": file_name, "segments_info": segments}
+
+
+def _write_images(tasks: List[Tuple[Path, str, int, int, int]]) -> List[Tuple[dict, dict]]:
+    return [_write_image(*task) for task in tasks]
+
+
+def _write_splits(root: Path, counts: Dict[str, int], size: int, seed: int, workers: int) -> None:
+    tasks = [(root, split, index, size, seed) for split, count in counts.items() for index in range(count)]
+    for split in counts:
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "panoptic").mkdir(parents=True)
+    # Every image has its own random stream, so the files do not depend on the number of workers.
+    # Forked workers: spawned ones would re-import torch and detectron2 (seconds) for a 12 s job.
+    workers = min(workers, len(tasks)) if "fork" in multiprocessing.get_all_start_methods() else 1
+    if workers > 1:
+        chunks = [tasks[start::workers] for start in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            written = [entry for chunk in pool.map(_write_images, chunks) for entry in chunk]
+        order = [task for chunk in chunks for task in chunk]
+    else:
+        written, order = _write_images(tasks), tasks
+    entries = {(split, index): entry for (_, split, index, _, _), entry in zip(order, written)}
+    for split, count in counts.items():
+        images, annotations = zip(*(entries[split, index] for index in range(count))) if count else ((), ())
+        content = {
+            "info": {"description": f"panfpn_d2 toy panoptic dataset ({TOY_VERSION}, seed {seed})"},
+            "images": list(images),
+            "annotations": list(annotations),
+            "categories": TOY_CATEGORIES,
+        }
+        with open(root / f"panoptic_{split}.json", "w") as f:
+            json.dump(content, f, sort_keys=True)
 
 
 def generate_toy_dataset(
-    root: Path, *, num_train: int = SPLITS["train"], num_val: int = SPLITS["val"], size: int = 128, seed: int = 0
+    root: Path,
+    *,
+    num_train: int = SPLITS["train"],
+    num_val: int = SPLITS["val"],
+    size: int = 128,
+    seed: int = 0,
+    workers: Optional[int] = None,
 ) -> Path:
     """Write the toy dataset to ``root`` unless it is already there; returns ``root``.
 
-    Written to a temporary sibling folder and renamed into place, so a generation that is killed,
-    or that races another process, never leaves a partial dataset at ``root``.
+    ``workers`` processes render the images (default: one per CPU core). Written to a temporary
+    sibling folder and renamed into place, so a generation that is killed, or that races another
+    process, never leaves a partial dataset at ``root``.
     """
     root = Path(root)
     if root.is_dir():
         return root
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"generate_toy_dataset: workers must be at least 1, got {workers}")
     root.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
-        for split, count in (("train", num_train), ("val", num_val)):
-            _write_split(scratch, split, count, size, seed)
+        _write_splits(scratch, {"train": num_train, "val": num_val}, size, seed, workers)
         try:
             os.rename(scratch, root)
         except OSError:

@@ -1,5 +1,4 @@
 """The Panoptic FPN meta-architecture: Mask R-CNN + FPN with a semantic branch."""
-import contextlib
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -93,7 +92,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         combine_stuff_area_thresh: float = 4096,
         combine_instances_score_thresh: float = 0.5,
         semantic_label_to_category: Optional[List[int]] = None,
-        roi_heads_onednn: bool = True,
         roi_align_cpu_backward: str = "torchvision",
         outputs: Tuple[str, ...] = OUTPUTS,
     ):
@@ -112,8 +110,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
                 no ``panoptic_seg`` output when combine_enabled is False.
             semantic_label_to_category: for each semantic label, the stuff category
                 id its panoptic segment gets, or -1 to discard its pixels.
-            roi_heads_onednn: False runs the ROI heads without oneDNN on the CPU (see
-                :meth:`roi_heads_backend`).
             roi_align_cpu_backward: "separable" computes the ROI poolers' CPU backward on small
                 feature maps as matrix products (see :mod:`.roi_align`); "torchvision" as is.
             outputs: what inference returns, a subset of ``OUTPUTS`` (see
@@ -155,7 +151,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         self.loss_schedule = loss_schedule
         self.grouped_fpn = grouped_fpn
         self.combine_enabled = combine_enabled
-        self.roi_heads_onednn = roi_heads_onednn
         self.combine_overlap_thresh = combine_overlap_thresh
         self.combine_stuff_area_thresh = combine_stuff_area_thresh
         self.combine_instances_score_thresh = combine_instances_score_thresh
@@ -192,7 +187,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             "combine_stuff_area_thresh": combine.STUFF_AREA_LIMIT,
             "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
             "semantic_label_to_category": semantic_label_to_category(cfg),
-            "roi_heads_onednn": cfg.MODEL.PANFPN.ROI_HEADS_ONEDNN,
             "roi_align_cpu_backward": cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD,
             "outputs": tuple(cfg.MODEL.PANFPN.OUTPUTS),
         }
@@ -248,7 +242,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         if train_instances:
             gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
             proposals, proposal_losses = self.proposal_generator(images, instance_features, gt_instances)
-            _, detector_losses = self.run_roi_heads(images, instance_features, proposals, gt_instances)
+            _, detector_losses = self.roi_heads(images, instance_features, proposals, gt_instances)
             losses.update(proposal_losses)
             losses.update({k: v * self.instance_loss_weight for k, v in detector_losses.items()})
             if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
@@ -261,26 +255,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             key = next(iter(losses))
             losses[key] = losses[key] + sum(p.sum() for m in idle for p in m.parameters()) * 0.0
         return losses
-
-    def run_roi_heads(self, images, features, proposals, gt_instances):
-        """The ROI heads, in :meth:`roi_heads_backend`."""
-        with self.roi_heads_backend():
-            return self.roi_heads(images, features, proposals, gt_instances)
-
-    @contextlib.contextmanager
-    def roi_heads_backend(self):
-        """A context for calling the ROI heads, optionally without oneDNN on the CPU: their mask head
-        sees a new number of boxes nearly every call, and oneDNN plans its convolution kernels anew
-        for every input shape, which costs seconds per training step."""
-        use_onednn = torch.backends.mkldnn.enabled
-        if self.roi_heads_onednn or self.device.type != "cpu" or not use_onednn:
-            yield
-            return
-        torch.backends.mkldnn.enabled = False
-        try:
-            yield
-        finally:
-            torch.backends.mkldnn.enabled = use_onednn
 
     def inference(self, batched_inputs: List[Dict[str, torch.Tensor]], do_postprocess: bool = True):
         """
@@ -330,10 +304,9 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         if self.roi_heads is not None and {"instances", "panoptic_seg"} & set(outputs):
             proposals, _ = self.proposal_generator(images, instance_features, None)
             if "instances" in outputs:
-                detector_results, _ = self.run_roi_heads(images, instance_features, proposals, None)
+                detector_results, _ = self.roi_heads(images, instance_features, proposals, None)
             else:
-                with self.roi_heads_backend():
-                    detector_results = self.roi_heads._forward_box(instance_features, proposals)
+                detector_results = self.roi_heads._forward_box(instance_features, proposals)
         return RawInference(images, instance_features, detector_results, sem_seg_logits)
 
     def pasteable_instances(self, features, detections: List[Instances], output_sizes):
@@ -367,8 +340,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             kept.remove("input_boxes")
             kept_per_image.append(kept)
             kept_ids.append(keep.tolist())
-        with self.roi_heads_backend():
-            with_masks = self.roi_heads.forward_with_given_boxes(features, for_mask_head)
+        with_masks = self.roi_heads.forward_with_given_boxes(features, for_mask_head)
         for kept, masks in zip(kept_per_image, with_masks):
             # the pasting of detector_postprocess, at its default mask threshold
             kept.pred_masks = ROIMasks(masks.pred_masks[:, 0]).to_bitmasks(kept.pred_boxes, *kept.image_size, 0.5).tensor

@@ -122,8 +122,7 @@ class PanFPNWithTTA(nn.Module):
                 pred_classes=merged.pred_classes,
                 scores=merged.scores,
             )
-            with self.model.roi_heads_backend():
-                predicted = self.model.roi_heads.forward_with_given_boxes(raw.instance_features, [boxes])[0]
+            predicted = self.model.roi_heads.forward_with_given_boxes(raw.instance_features, [boxes])[0]
             # A mask is defined in its box's frame: only a flip changes it.
             masks.append(predicted.pred_masks.flip(dims=[3]) if is_flipped(transform) else predicted.pred_masks)
         return torch.stack(masks).mean(dim=0)

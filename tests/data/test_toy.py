@@ -19,12 +19,15 @@ def tree_bytes(root: Path):
 
 
 def test_generation_is_deterministic_and_atomic(tmp_path):
-    first = generate_toy_dataset(tmp_path / "a", num_train=5, num_val=2, size=64)
-    second = generate_toy_dataset(tmp_path / "b", num_train=5, num_val=2, size=64)
+    first = generate_toy_dataset(tmp_path / "a", num_train=5, num_val=2, size=64, workers=1)
+    second = generate_toy_dataset(tmp_path / "b", num_train=5, num_val=2, size=64, workers=1)
     files = tree_bytes(first)
     assert len(files) == 2 + 2 * (5 + 2)
     assert files == tree_bytes(second)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no partial folder left behind
+    # Worker processes write the same files, whatever their number.
+    for workers in (2, 3):
+        assert tree_bytes(generate_toy_dataset(tmp_path / f"w{workers}", num_train=5, num_val=2, size=64, workers=workers)) == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "w2", "w3"]  # no partial folder left behind
     other_seed = generate_toy_dataset(tmp_path / "c", num_train=5, num_val=2, size=64, seed=1)
     assert tree_bytes(other_seed) != files
     # An existing dataset is reused as is.
@@ -38,10 +41,12 @@ def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(toy, "_write_split", fail)
+    monkeypatch.setattr(toy, "_write_image", fail)
     with pytest.raises(RuntimeError):
-        generate_toy_dataset(tmp_path / "toy")
+        generate_toy_dataset(tmp_path / "toy", workers=1)
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        generate_toy_dataset(tmp_path / "toy", workers=0)
 
 
 def test_registered_toy_dataset(tmp_path, dataset_name):

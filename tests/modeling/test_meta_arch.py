@@ -189,15 +189,3 @@ def test_num_classes_must_agree_with_dataset_metadata():
     with pytest.raises(ValueError, match="MODEL.ROI_HEADS.NUM_CLASSES = 80 disagrees"):
         build_model(tiny_cfg("Base-PanFPN.yaml", "DATASETS.TRAIN", (name,), "MODEL.SEM_SEG_HEAD.NUM_CLASSES", 3))
     build_model(tiny_cfg("Base-PanFPN.yaml", *opts, "MODEL.SEM_SEG_HEAD.NUM_CLASSES", 3))
-
-
-@pytest.mark.parametrize("roi_heads_onednn", [True, False])
-def test_roi_heads_onednn_switch_is_scoped_to_the_roi_heads(roi_heads_onednn):
-    model = build_model(tiny_cfg("Base-PanFPN.yaml", "MODEL.PANFPN.ROI_HEADS_ONEDNN", roi_heads_onednn))
-    seen = {}
-    model.roi_heads.register_forward_pre_hook(lambda m, a: seen.__setitem__("roi", torch.backends.mkldnn.enabled))
-    model.sem_seg_head.register_forward_pre_hook(lambda m, a: seen.__setitem__("sem", torch.backends.mkldnn.enabled))
-    before = torch.backends.mkldnn.enabled
-    train_step(model, make_training_inputs())
-    assert seen == {"roi": before and roi_heads_onednn, "sem": before}
-    assert torch.backends.mkldnn.enabled == before
