@@ -224,10 +224,6 @@ def _write_image(root: Path, split: str, index: int, size: int, seed: int) -> Tu
     return image_entry, {"image_id": index + 1, "file_name": file_name, "segments_info": segments}
 
 
-def _write_images(tasks: List[Tuple[Path, str, int, int, int]]) -> List[Tuple[dict, dict]]:
-    return [_write_image(*task) for task in tasks]
-
-
 def _write_splits(root: Path, counts: Dict[str, int], size: int, seed: int, workers: int) -> None:
     tasks = [(root, split, index, size, seed) for split, count in counts.items() for index in range(count)]
     for split in counts:
@@ -237,19 +233,18 @@ def _write_splits(root: Path, counts: Dict[str, int], size: int, seed: int, work
     # Forked workers: spawned ones would re-import torch and detectron2 (seconds) for a 12 s job.
     workers = min(workers, len(tasks)) if "fork" in multiprocessing.get_all_start_methods() else 1
     if workers > 1:
-        chunks = [tasks[start::workers] for start in range(workers)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            written = [entry for chunk in pool.map(_write_images, chunks) for entry in chunk]
-        order = [task for chunk in chunks for task in chunk]
+            written = list(pool.map(_write_image, *zip(*tasks), chunksize=-(-len(tasks) // workers)))
     else:
-        written, order = _write_images(tasks), tasks
-    entries = {(split, index): entry for (_, split, index, _, _), entry in zip(order, written)}
-    for split, count in counts.items():
-        images, annotations = zip(*(entries[split, index] for index in range(count))) if count else ((), ())
+        written = [_write_image(*task) for task in tasks]
+    start = 0
+    for split, count in counts.items():  # the entries come back in the tasks' order
+        entries = written[start:start + count]
+        start += count
         content = {
             "info": {"description": f"panfpn_d2 toy panoptic dataset ({TOY_VERSION}, seed {seed})"},
-            "images": list(images),
-            "annotations": list(annotations),
+            "images": [image for image, _ in entries],
+            "annotations": [annotation for _, annotation in entries],
             "categories": TOY_CATEGORIES,
         }
         with open(root / f"panoptic_{split}.json", "w") as f:
