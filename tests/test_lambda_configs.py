@@ -8,7 +8,8 @@ from tests.test_config import load
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("generate_lambda_configs", REPO_ROOT / "scripts" / "generate_lambda_configs.py")
+    script = REPO_ROOT / "scripts" / "generate_lambda_configs.py"
+    spec = importlib.util.spec_from_file_location("generate_lambda_configs", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -51,4 +52,5 @@ def test_every_cell_is_its_base_config_with_only_the_two_lambdas_changed():
         changed.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT
         changed.freeze()
         assert cfg == changed, path
-        assert path.name == generator.cell_name(cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT, cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT)
+        lambdas = cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT, cfg.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT
+        assert path.name == generator.cell_name(*lambdas)

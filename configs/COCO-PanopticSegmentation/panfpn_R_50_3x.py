@@ -1,5 +1,4 @@
-# Panoptic FPN R50-FPN on COCO, 3x (270k iterations): the lazy-config twin of panfpn_R_50_3x.yaml.
-from ..common.panfpn import dataloader, model, optimizer, step_schedule, train
+# The lazy-config form of panfpn_R_50_3x.yaml, made from it by panfpn_d2.engine.lazy.lazy_twin: change the recipe in the YAML.
+from panfpn_d2.engine.lazy import lazy_twin
 
-lr_multiplier = step_schedule(270000, (210000, 250000))
-train.max_iter = 270000
+model, dataloader, optimizer, lr_multiplier, train = lazy_twin(__file__)

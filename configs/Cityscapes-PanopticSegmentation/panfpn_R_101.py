@@ -1,5 +1,4 @@
-# Panoptic FPN R101-FPN on Cityscapes: the lazy-config twin of panfpn_R_101.yaml.
-from ..common.panfpn_cityscapes import dataloader, lr_multiplier, model, optimizer, train
+# The lazy-config form of panfpn_R_101.yaml, made from it by panfpn_d2.engine.lazy.lazy_twin: change the recipe in the YAML.
+from panfpn_d2.engine.lazy import lazy_twin
 
-model.backbone.bottom_up.stages.depth = 101
-train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-101.pkl"
+model, dataloader, optimizer, lr_multiplier, train = lazy_twin(__file__)

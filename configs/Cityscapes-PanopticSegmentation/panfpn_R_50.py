@@ -1,2 +1,4 @@
-# Panoptic FPN R50-FPN on Cityscapes: the lazy-config twin of panfpn_R_50.yaml.
-from ..common.panfpn_cityscapes import dataloader, lr_multiplier, model, optimizer, train
+# The lazy-config form of panfpn_R_50.yaml, made from it by panfpn_d2.engine.lazy.lazy_twin: change the recipe in the YAML.
+from panfpn_d2.engine.lazy import lazy_twin
+
+model, dataloader, optimizer, lr_multiplier, train = lazy_twin(__file__)

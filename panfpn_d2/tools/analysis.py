@@ -42,14 +42,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..modeling import meta_arch
+from ..modeling.lazy_parts import RESNET_BLOCKS_PER_STAGE as RESNET_BLOCKS
+from ..modeling.lazy_parts import RESNET_STAGES as STAGE_NAMES
 from ..config import load_config
 from .cli import add_config_arguments
 from .random_weights import make_random_model_detect
 from .timing import ComponentTimer
 
 BYTES_PER_ACTIVATION = 4  # float32
-RESNET_BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
-STAGE_NAMES = ["res2", "res3", "res4", "res5"]
 # Component -> submodule of PanFPN (the FPN is the backbone minus its bottom-up ResNet).
 COMPONENT_MODULES = {
     "backbone (bottom-up)": "backbone.bottom_up",

@@ -1,0 +1,68 @@
+"""lazy_config_from_yaml: every shipped .py config is exactly its YAML's lazy form, the form follows
+the YAML's overrides, covers single-branch models, and refuses what it cannot express."""
+import pytest
+import torch
+from detectron2.config import LazyConfig, instantiate
+from detectron2.modeling import build_model
+from omegaconf import OmegaConf
+
+from panfpn_d2.config import load_config
+from panfpn_d2.engine.lazy import lazy_config_from_yaml
+
+from tests.support.paths import CONFIGS
+from tests.test_lazy_configs import TWINS
+
+PARTS = ("model", "dataloader", "optimizer", "lr_multiplier", "train")
+
+
+# each .py config -> the YAML it is made from
+FORMS = {
+    **{f"{name}.py": f"{name}.yaml" for name in TWINS},
+    "common/panfpn.py": "Base-PanFPN.yaml",
+    "common/panfpn_cityscapes.py": "Base-PanFPN-Cityscapes.yaml",
+}
+
+
+def test_every_py_config_is_listed():
+    assert {str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.py")} == set(FORMS)
+
+
+@pytest.mark.parametrize("py, yaml", FORMS.items())
+def test_every_py_config_is_its_yamls_lazy_form(py, yaml):
+    loaded = LazyConfig.load(str(CONFIGS / py))
+    made = lazy_config_from_yaml(str(CONFIGS / yaml))
+    assert set(loaded) == set(PARTS)
+    for part in PARTS:
+        expected = OmegaConf.to_container(OmegaConf.create(getattr(made, part)))
+        assert OmegaConf.to_container(loaded[part]) == expected, part
+
+
+def test_the_lazy_form_follows_the_yaml_and_its_overrides():
+    toy = str(CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.yaml")
+    made = lazy_config_from_yaml(toy, ["SOLVER.BASE_LR", "0.5", "MODEL.FPN.OUT_CHANNELS", "32",
+                                       "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS", "(1.0, 2.0, 3.0, 4.0)"])
+    assert made.optimizer.lr == 0.5 and made.model.backbone.out_channels == 32
+    assert list(made.model.roi_heads.box_predictor.box2box_transform.weights) == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("name", [
+    "COCO-PanopticSegmentation/maskrcnn_R_50_1x", "COCO-PanopticSegmentation/semantic_fpn_R_50_1x",
+])
+def test_single_branch_models_are_the_yamls(name):
+    cfg = load_config(str(CONFIGS / f"{name}.yaml"), ["MODEL.DEVICE", "cpu"])
+    lazy = OmegaConf.create(lazy_config_from_yaml(str(CONFIGS / f"{name}.yaml"), ["MODEL.DEVICE", "cpu"])._asdict())
+    from_yaml, from_lazy = build_model(cfg), instantiate(lazy.model)
+    assert repr(from_lazy) == repr(from_yaml)
+    for branch in ("proposal_generator", "roi_heads", "sem_seg_head"):
+        assert (getattr(from_lazy, branch) is None) == (getattr(from_yaml, branch) is None), branch
+    if from_yaml.semantic_label_to_category is not None:
+        assert torch.equal(from_lazy.semantic_label_to_category, from_yaml.semantic_label_to_category)
+
+
+@pytest.mark.parametrize("name, key", [
+    ("COCO-PanopticSegmentation/ablations/grouped_fpn.yaml", "MODEL.PANFPN.GROUPED_FPN"),
+    ("COCO-PanopticSegmentation/panfpn_x2_R_50_1x.yaml", "MODEL.META_ARCHITECTURE"),
+])
+def test_what_a_lazy_config_cannot_express_is_an_error_naming_the_key(name, key):
+    with pytest.raises(ValueError, match=key):
+        lazy_config_from_yaml(str(CONFIGS / name))
