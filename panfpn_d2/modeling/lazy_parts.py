@@ -104,9 +104,12 @@ def lazy_value(value, where: str):
     naming the argument."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, ShapeSpec):  # a namedtuple in detectron2 v0.6, a dataclass after
-        fields = value._asdict() if hasattr(value, "_asdict") else dataclasses.asdict(value)
-        return L(ShapeSpec)(**{k: v for k, v in fields.items() if v is not None})
+    if isinstance(value, ShapeSpec) and hasattr(value, "_asdict"):  # a namedtuple in detectron2 v0.6
+        return L(ShapeSpec)(**{k: v for k, v in value._asdict().items() if v is not None})
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # ShapeSpec after v0.6, settings
+        return L(type(value))(**{
+            f.name: lazy_value(getattr(value, f.name), f"{where}.{f.name}") for f in dataclasses.fields(value) if f.init
+        })
     if isinstance(value, (list, tuple)):
         return [lazy_value(v, where) for v in value]
     if isinstance(value, dict):

@@ -1,5 +1,6 @@
 """lazy_config_from_yaml: every shipped .py config is exactly its YAML's lazy form, the form follows
-the YAML's overrides, covers single-branch models, and refuses what it cannot express."""
+the YAML's overrides, covers single-branch models and colour augmentation, and refuses what it
+cannot express."""
 import pytest
 import torch
 from detectron2.config import LazyConfig, instantiate
@@ -7,10 +8,12 @@ from detectron2.modeling import build_model
 from omegaconf import OmegaConf
 
 from panfpn_d2.config import load_config
+from panfpn_d2.data import PanFPNDatasetMapper
+from panfpn_d2.data.color_augmentation import PhotometricDistortion
 from panfpn_d2.engine.lazy import lazy_config_from_yaml
 
 from tests.support.paths import CONFIGS
-from tests.test_lazy_configs import TWINS
+from tests.test_lazy_configs import TWINS, describe
 
 PARTS = ("model", "dataloader", "optimizer", "lr_multiplier", "train")
 
@@ -66,3 +69,12 @@ def test_single_branch_models_are_the_yamls(name):
 def test_what_a_lazy_config_cannot_express_is_an_error_naming_the_key(name, key):
     with pytest.raises(ValueError, match=key):
         lazy_config_from_yaml(str(CONFIGS / name))
+
+
+def test_the_augmentations_are_the_yaml_mappers_colour_augmentation_included():
+    name = str(CONFIGS / "Cityscapes-SemanticSegmentation" / "semfpn_R_101_bootstrap.yaml")
+    lazy = OmegaConf.create(lazy_config_from_yaml(name)._asdict())
+    for is_train, loader in ((True, lazy.dataloader.train), (False, lazy.dataloader.test)):
+        yaml_mapper = PanFPNDatasetMapper(load_config(name), is_train=is_train)
+        assert describe(instantiate(loader.mapper).augmentations) == describe(yaml_mapper.augmentations)
+    assert [a._target_ for a in lazy.dataloader.train.mapper.augmentations][-1] is PhotometricDistortion
