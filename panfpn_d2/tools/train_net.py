@@ -3,15 +3,17 @@
 
 CONFIG is a file, or the name of a shipped config (``panfpn_d2.model_zoo``), e.g.
 ``COCO-PanopticSegmentation/panfpn_R_50_1x.yaml``. detectron2's launcher flags (``--num-gpus``,
-``--num-machines``, ``--machine-rank``, ``--dist-url``) start the processes of a distributed run.
+``--num-machines``, ``--machine-rank``, ``--dist-url``) start the processes of a distributed run
+(on machines without CUDA too: a gloo group, one process per ``--num-gpus``).
 """
 import logging
 import os
 
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import default_argument_parser, launch
+from detectron2.engine import default_argument_parser
 
 from ..engine import Trainer, lazy, setup_cfg, tta_comparison
+from ..engine.launch import launch
 from ..model_zoo import get_config_file
 
 
