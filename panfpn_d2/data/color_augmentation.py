@@ -14,6 +14,7 @@ not defined) and returned in its input dtype.
 The HSV conversion is OpenCV's float one (H in [0, 360) degrees, S and V in [0, 1]) written in
 numpy, so that training needs no opencv: it agrees with ``cv2.cvtColor`` to float32 rounding
 (OpenCV's vectorised code orders its float operations differently; tests/data check both).
+It is slower than OpenCV's (it runs in the data loader's workers, and only with INPUT.COLOR_AUG).
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -34,28 +35,31 @@ _EPS = np.float32(np.finfo(np.float32).eps)
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) float32 RGB in [0, 1] -> HSV, H in [0, 360) degrees, S and V in [0, 1] (OpenCV's float HSV)."""
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    v = rgb.max(axis=-1)
-    chroma = v - rgb.min(axis=-1)
+    v = np.maximum(np.maximum(r, g), b)
+    chroma = v - np.minimum(np.minimum(r, g), b)
     s = chroma / (v + _EPS)
     degrees_per_unit = np.float32(60.0) / (chroma + _EPS)
     # OpenCV's order: offset + difference * degrees_per_unit, as one fused multiply-add (float32
     # products are exact in float64, so the float64 sum is rounded once, as the fused one is).
     red_max, green_max = v == r, v == g
     difference = np.where(red_max, g - b, np.where(green_max, b - r, r - g))
-    offset = np.where(red_max, np.where(g < b, 360.0, 0.0), np.where(green_max, 120.0, 240.0))
+    offset = np.where(
+        red_max, np.where(g < b, np.float32(360.0), np.float32(0.0)), np.where(green_max, np.float32(120.0), np.float32(240.0))
+    )
     h = (difference.astype(np.float64) * degrees_per_unit + offset).astype(np.float32)
-    return np.stack([h, s, v], axis=-1).astype(np.float32)
+    return np.stack([h, s, v], axis=-1)
 
 
 def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     """The inverse of :func:`rgb_to_hsv`."""
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     h = np.mod(h * np.float32(6.0 / 360.0), np.float32(6.0))
-    sector = np.minimum(np.floor(h), 5).astype(np.int64)  # mod may round up to 6.0 itself
-    f = (h - sector).astype(np.float32)
+    sector = np.minimum(np.floor(h), np.float32(5.0))  # mod may round up to 6.0 itself
+    f = h - sector
+    sector = sector.astype(np.intp)
     one = np.float32(1.0)
-    candidates = np.stack([v, v * (one - s), v * (one - s * f), v * (one - s * (one - f))], axis=-1)
-    return np.take_along_axis(candidates, _SECTOR_RGB[sector], axis=-1).astype(np.float32)
+    candidates = (v, v * (one - s), v * (one - s * f), v * (one - s * (one - f)))
+    return np.stack([np.choose(sector, [candidates[i] for i in _SECTOR_RGB[:, c]]) for c in range(3)], axis=-1)
 
 
 @dataclass(frozen=True)
