@@ -1,10 +1,33 @@
+import shutil
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+# The repository's configs/ (the one source) ship as panfpn_d2/model_zoo/configs.
+CONFIGS = Path(__file__).resolve().parent / "configs"
+PACKAGED_CONFIGS = Path("panfpn_d2", "model_zoo", "configs")
+
+
+class BuildWithConfigs(build_py):
+    """build_py, then every file under configs/ copied into the built package (an editable
+    install reads configs/ in place, see panfpn_d2.model_zoo)."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        target = Path(self.build_lib) / PACKAGED_CONFIGS
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(CONFIGS, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
 
 setup(
     name="panfpn_d2",
     version="0.1.0",
     description="Panoptic Feature Pyramid Networks (Kirillov et al., CVPR 2019) as a detectron2 plugin",
     packages=find_packages(include=["panfpn_d2", "panfpn_d2.*", "panfpn_lite", "panfpn_lite.*"]),
+    cmdclass={"build_py": BuildWithConfigs},
     entry_points={
         "console_scripts": [
             "panfpn-pq=panfpn_lite.pq:main",

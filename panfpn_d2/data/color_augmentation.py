@@ -10,19 +10,56 @@ Differences from SSD's pipeline, on purpose: SSD's random channel swap is left o
 names colour augmentation only, and a channel swap changes which colour a class has); the image
 is clipped to [0, 255] before the HSV conversion and at the end (HSV of out-of-range values is
 not defined) and returned in its input dtype.
+
+The HSV conversion is OpenCV's float one (H in [0, 360) degrees, S and V in [0, 1]) written in
+numpy, so that training needs no opencv: it agrees with ``cv2.cvtColor`` to float32 rounding
+(OpenCV's vectorised code orders its float operations differently; tests/data check both).
+It is slower than OpenCV's (it runs in the data loader's workers, and only with INPUT.COLOR_AUG).
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-import cv2
 import numpy as np
 
 from detectron2.data import transforms as T
 
 __all__ = ["PhotometricDistortion", "PhotometricDistortionTransform"]
 
-_TO_HSV = {"BGR": cv2.COLOR_BGR2HSV, "RGB": cv2.COLOR_RGB2HSV}
-_FROM_HSV = {"BGR": cv2.COLOR_HSV2BGR, "RGB": cv2.COLOR_HSV2RGB}
+# Where red, green and blue are in the last axis of an image of each INPUT.FORMAT.
+_RGB_ORDER = {"BGR": [2, 1, 0], "RGB": [0, 1, 2]}
+# HSV -> RGB: per sector of the hue circle (60 degrees each), which of (v, p, q, t) is r, g and b.
+_SECTOR_RGB = np.array([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
+_EPS = np.float32(np.finfo(np.float32).eps)
+
+
+def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) float32 RGB in [0, 1] -> HSV, H in [0, 360) degrees, S and V in [0, 1] (OpenCV's float HSV)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    v = np.maximum(np.maximum(r, g), b)
+    chroma = v - np.minimum(np.minimum(r, g), b)
+    s = chroma / (v + _EPS)
+    degrees_per_unit = np.float32(60.0) / (chroma + _EPS)
+    # OpenCV's order: offset + difference * degrees_per_unit, as one fused multiply-add (float32
+    # products are exact in float64, so the float64 sum is rounded once, as the fused one is).
+    red_max, green_max = v == r, v == g
+    difference = np.where(red_max, g - b, np.where(green_max, b - r, r - g))
+    offset = np.where(
+        red_max, np.where(g < b, np.float32(360.0), np.float32(0.0)), np.where(green_max, np.float32(120.0), np.float32(240.0))
+    )
+    h = (difference.astype(np.float64) * degrees_per_unit + offset).astype(np.float32)
+    return np.stack([h, s, v], axis=-1)
+
+
+def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`rgb_to_hsv`."""
+    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    h = np.mod(h * np.float32(6.0 / 360.0), np.float32(6.0))
+    sector = np.minimum(np.floor(h), np.float32(5.0))  # mod may round up to 6.0 itself
+    f = h - sector
+    sector = sector.astype(np.intp)
+    one = np.float32(1.0)
+    candidates = (v, v * (one - s), v * (one - s * f), v * (one - s * (one - f)))
+    return np.stack([np.choose(sector, [candidates[i] for i in _SECTOR_RGB[:, c]]) for c in range(3)], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -68,13 +105,13 @@ class PhotometricDistortionTransform(T.Transform):
         return img if factor is None else img * factor
 
     def _hsv(self, img: np.ndarray) -> np.ndarray:
-        # OpenCV's float HSV: H in [0, 360) degrees, S and V in [0, 1] for an image in [0, 1].
-        hsv = cv2.cvtColor(img / 255.0, _TO_HSV[self.image_format])
+        order = _RGB_ORDER[self.image_format]  # its own inverse
+        hsv = rgb_to_hsv((img / 255.0)[..., order].astype(np.float32))
         if self.params.saturation_factor is not None:
             hsv[..., 1] = np.clip(hsv[..., 1] * self.params.saturation_factor, 0.0, 1.0)
         if self.params.hue_delta is not None:
             hsv[..., 0] = np.mod(hsv[..., 0] + self.params.hue_delta, 360.0)
-        return cv2.cvtColor(hsv, _FROM_HSV[self.image_format]) * 255.0
+        return hsv_to_rgb(hsv)[..., order] * 255.0
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         return coords
@@ -106,7 +143,7 @@ class PhotometricDistortion(T.Augmentation):
             prob: probability of applying each of the four components.
         """
         super().__init__()
-        if image_format not in _TO_HSV:
+        if image_format not in _RGB_ORDER:
             raise ValueError(
                 f"PhotometricDistortion (INPUT.COLOR_AUG) needs INPUT.FORMAT 'BGR' or 'RGB', got {image_format!r}"
             )

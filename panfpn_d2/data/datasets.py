@@ -13,7 +13,6 @@ from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from ..utils.env import import_extra
 
 IGNORE_LABEL = 255
 LABEL_DIVISOR = 1000
@@ -325,13 +324,13 @@ def coco_panoptic_categories() -> List[dict]:
 
 
 def cityscapes_panoptic_categories() -> List[dict]:
-    """The 19 evaluated Cityscapes classes (8 things) as createPanopticImgs writes them (label ids, trainId order)."""
-    labels = import_extra("cityscapesscripts.helpers.labels", "cityscapes", "The Cityscapes category list").labels
-    evaluated = sorted((label for label in labels if not label.ignoreInEval), key=lambda label: label.trainId)
-    return [
-        {"id": label.id, "name": label.name, "isthing": int(label.hasInstances), "color": list(label.color)}
-        for label in evaluated
-    ]
+    """The 19 evaluated Cityscapes classes (8 things) as createPanopticImgs writes them (label ids, trainId order).
+
+    detectron2's copy of cityscapesscripts' labels: registering the splits needs no ``panfpn_d2[cityscapes]``.
+    """
+    from detectron2.data.datasets.builtin_meta import CITYSCAPES_CATEGORIES
+
+    return [{"id": c["id"], "name": c["name"], "isthing": c["isthing"], "color": list(c["color"])} for c in CITYSCAPES_CATEGORIES]
 
 
 def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) -> Metadata:

@@ -16,6 +16,7 @@ from ..data import PanFPNDatasetMapper
 from ..evaluation import build_evaluator
 from ..modeling import PanFPNWithTTA
 from .checkpoint import AtomicCheckpointer
+from .launch import cpu_ddp
 from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer
 
 
@@ -30,7 +31,8 @@ class Trainer(DefaultTrainer):
         # Before any training: a run whose evaluation cannot be built would end with a model and no numbers.
         for dataset_name in cfg.DATASETS.TEST:
             self.build_evaluator(cfg, dataset_name)
-        super().__init__(cfg)
+        with cpu_ddp():
+            super().__init__(cfg)
         # DefaultTrainer hard-codes detectron2's step; ours runs on the same model, loader and optimizer.
         stock = self._trainer
         if isinstance(stock, AMPTrainer):

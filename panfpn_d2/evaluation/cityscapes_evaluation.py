@@ -211,9 +211,9 @@ class PanFPNCityscapesSemSegEvaluator(_CityscapesScriptsEvaluator):
     """
 
     def __init__(self, dataset_name: str, *, distributed: bool = True, temp_root: Optional[str] = None):
+        super().__init__(dataset_name, distributed=distributed, temp_root=temp_root)  # checks the extra
         from cityscapesscripts.helpers.labels import id2label
 
-        super().__init__(dataset_name, distributed=distributed, temp_root=temp_root)
         label_ids = SemanticLabelLayout.from_metadata(self._metadata, "all").dataset_ids
         not_evaluated = [i for i in label_ids if i not in id2label or id2label[i].ignoreInEval]
         if not_evaluated:
@@ -291,9 +291,9 @@ class PanFPNCityscapesInstanceEvaluator(_CityscapesScriptsEvaluator):
     """
 
     def __init__(self, dataset_name: str, *, distributed: bool = True, temp_root: Optional[str] = None):
+        super().__init__(dataset_name, distributed=distributed, temp_root=temp_root)  # checks the extra
         from cityscapesscripts.helpers.labels import id2label
 
-        super().__init__(dataset_name, distributed=distributed, temp_root=temp_root)
         self._label_id_of = {c: int(d) for d, c in self._metadata.thing_dataset_id_to_contiguous_id.items()}
         not_instances = [
             i for i in self._label_id_of.values() if i not in id2label or not id2label[i].hasInstances

@@ -21,7 +21,13 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import tqdm
-from detectron2.data import Metadata, MetadataCatalog
+
+from ..utils.env import import_extra
+
+# before detectron2's visualizers, which import cv2 themselves
+cv2 = import_extra("cv2", "demo", "panfpn_d2.tools.demo")
+
+from detectron2.data import Metadata, MetadataCatalog  # noqa: E402
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 from detectron2.utils.logger import setup_logger
@@ -35,10 +41,7 @@ from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 from ..config import load_config, model_outputs, semantic_layout
 from ..evaluation.panoptic_evaluation import dataset_categories
-from ..utils.env import import_extra
 from .cli import add_config_arguments
-
-cv2 = import_extra("cv2", "demo", "panfpn_d2.tools.demo")
 
 logger = logging.getLogger(__name__)
 

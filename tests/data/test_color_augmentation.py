@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from detectron2.data import transforms as T
 
+from panfpn_d2.data import color_augmentation
 from panfpn_d2.data.color_augmentation import (
     DistortionParams,
     PhotometricDistortion,
@@ -15,11 +16,16 @@ def colourful_image(seed=0, dtype=np.uint8):
     return rng.randint(20, 236, size=(24, 32, 3)).astype(dtype)
 
 
-def only(**params):
-    """A transform applying only the given components."""
+def transform(image_format, **params):
+    """A transform applying only the given components to images in ``image_format``."""
     base = dict(brightness_delta=None, contrast_factor=None, saturation_factor=None, hue_delta=None,
                 contrast_first=True)
-    return PhotometricDistortionTransform(DistortionParams(**{**base, **params}), "BGR")
+    return PhotometricDistortionTransform(DistortionParams(**{**base, **params}), image_format)
+
+
+def only(**params):
+    """A transform applying only the given components to BGR images."""
+    return transform("BGR", **params)
 
 
 def draw_and_apply(seed, image):
@@ -94,3 +100,30 @@ def test_draws_follow_ssd_ranges_and_probability():
 def test_unknown_image_format_names_the_key():
     with pytest.raises(ValueError, match="INPUT.FORMAT 'BGR' or 'RGB', got 'L'"):
         PhotometricDistortion("L")
+
+
+def test_hsv_conversion_is_opencvs_without_opencv():
+    """The numpy HSV round trip agrees with cv2.cvtColor's float one to float32 rounding, and every
+    distortion gives the same uint8 image as the same distortion computed with cv2.cvtColor."""
+    import cv2
+
+    rng = np.random.RandomState(0)
+    rgb = rng.randint(0, 256, size=(64, 64, 3)).astype(np.float32) / 255.0
+    rgb[:4] = 0.0  # black: no hue, no saturation
+    rgb[4:8] = rgb[4:8, :, :1]  # greys
+    rgb[8:12, :, 1] = rgb[8:12, :, 0]  # ties between the largest channels
+    hsv = color_augmentation.rgb_to_hsv(rgb)
+    np.testing.assert_allclose(hsv, cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV), rtol=1e-6, atol=1e-6)
+    hsv[..., 0] = rng.uniform(0.0, 360.0, size=hsv.shape[:2])  # any hue the hue shift gives (mod 360)
+    np.testing.assert_allclose(color_augmentation.hsv_to_rgb(hsv), cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), atol=1e-6)
+
+    image = colourful_image(seed=1)
+    params = dict(brightness_delta=-12.0, contrast_factor=1.3, contrast_first=False)
+    draws = [{}, {"saturation_factor": 1.4}, {"hue_delta": -17.5}, {"saturation_factor": 0.6, "hue_delta": 9.0}]
+    numpy_outputs = {fmt: [transform(fmt, **params, **d).apply_image(image) for d in draws] for fmt in ("BGR", "RGB")}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(color_augmentation, "rgb_to_hsv", lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2HSV))
+        patch.setattr(color_augmentation, "hsv_to_rgb", lambda x: cv2.cvtColor(x, cv2.COLOR_HSV2RGB))
+        for fmt, outputs in numpy_outputs.items():
+            for draw, output in zip(draws, outputs):
+                np.testing.assert_array_equal(output, transform(fmt, **params, **draw).apply_image(image), err_msg=f"{fmt} {draw}")

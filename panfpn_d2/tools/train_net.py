@@ -1,0 +1,54 @@
+"""Train or evaluate Panoptic FPN: ``python -m panfpn_d2.tools.train_net --config-file CONFIG
+[--eval-only] [KEY VALUE ...]``, or with a LazyConfig ``.py`` file and ``key=value`` overrides.
+
+CONFIG is a file, or the name of a shipped config (``panfpn_d2.model_zoo``), e.g.
+``COCO-PanopticSegmentation/panfpn_R_50_1x.yaml``. detectron2's launcher flags (``--num-gpus``,
+``--num-machines``, ``--machine-rank``, ``--dist-url``) start the processes of a distributed run
+(on machines without CUDA too: a gloo group, one process per ``--num-gpus``).
+"""
+import logging
+import os
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import default_argument_parser
+
+from ..engine import Trainer, lazy, setup_cfg, tta_comparison
+from ..engine.launch import launch
+from ..model_zoo import get_config_file
+
+
+def main(args):
+    """One process's work: train (``--resume``), or evaluate MODEL.WEIGHTS (``--eval-only``)."""
+    if args.config_file.endswith(".py"):
+        return lazy.main(args)
+    cfg = setup_cfg(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:
+            results.update(Trainer.test_with_TTA(cfg, model))
+            logging.getLogger("panfpn_d2").info("Test-time augmentation:\n" + tta_comparison(results))
+        return results
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def cli(argv=None):
+    """Parse the command line, find the config, and run :func:`main` in every process of the run."""
+    args = default_argument_parser().parse_args(argv)
+    if not os.path.isfile(args.config_file):
+        args.config_file = get_config_file(args.config_file)
+    return launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+if __name__ == "__main__":
+    cli()
