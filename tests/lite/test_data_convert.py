@@ -92,7 +92,7 @@ def cityscapes_gtfine_tree(root: Path):
         instances[30:36, 40:55] = 26
         stem = f"lindau_000000_{frame:06d}"
         Image.fromarray(labels.astype(np.uint8)).save(city / f"{stem}_gtFine_labelIds.png")
-        Image.fromarray(instances.astype(np.int32)).save(city / f"{stem}_gtFine_instanceIds.png")
+        Image.fromarray(instances.astype(np.uint16)).save(city / f"{stem}_gtFine_instanceIds.png")
         stems.append(stem)
     write_images(images, [f"{stem}_leftImg8bit.png" for stem in stems])
     return city, images, stems

@@ -54,7 +54,7 @@ def write_panoptic_dataset(folder: Path, count: int = 4) -> Dict[str, str]:
 
 def write_label_dataset(folder: Path, count: int = 3, cityscapes_ids: bool = False) -> Dict[str, str]:
     """The semantic + instance layout of the same scenes: images/x.jpg, semantic/x.png,
-    instances/x.png (16-bit labelId*1000+instance with ``cityscapes_ids``), categories.json."""
+    instances/x.png (16-bit; labelId*1000+instance with ``cityscapes_ids``), categories.json."""
     names = [f"scene{index}" for index in range(count)]
     write_images(folder / "images", [f"{name}.jpg" for name in names])
     for sub in ("semantic", "instances"):
@@ -64,7 +64,7 @@ def write_label_dataset(folder: Path, count: int = 3, cityscapes_ids: bool = Fal
         Image.fromarray(semantic.astype(np.uint8)).save(folder / "semantic" / f"{name}.png")
         if cityscapes_ids:
             instance = np.where(instance > 0, semantic * 1000 + instance, semantic)
-        Image.fromarray(instance.astype(np.int32)).save(folder / "instances" / f"{name}.png")
+        Image.fromarray(instance.astype(np.uint16)).save(folder / "instances" / f"{name}.png")
     (folder / "categories.json").write_text(json.dumps(TOY_CATEGORIES))
     return {**{key: str(folder / key) for key in ("images", "semantic", "instances")},
             "categories": str(folder / "categories.json")}
