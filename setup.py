@@ -32,6 +32,7 @@ setup(
         "console_scripts": [
             "panfpn-pq=panfpn_lite.pq:main",
             "panfpn-predict=panfpn_lite.runtime.predict:main",
+            "panfpn-data=panfpn_lite.data_tools.cli:main",
         ]
     },
     python_requires=">=3.8",

@@ -256,3 +256,18 @@ def validate_config(cfg) -> None:
                 f"{key} = {value} disagrees with dataset {names[0]!r}, which has {needed} {what} "
                 f"(MODEL.PANFPN.SEM_SEG_THING_MODE = {thing_mode!r})"
             )
+
+
+def configure_for_dataset(cfg, dataset_name: str):
+    """Set the class counts ``dataset_name``'s categories call for (what validate_config checks):
+    MODEL.ROI_HEADS.NUM_CLASSES (thing classes) and MODEL.SEM_SEG_HEAD.NUM_CLASSES (the labels of
+    the semantic layout in the config's MODEL.PANFPN.SEM_SEG_THING_MODE). ``cfg`` must not be
+    frozen; returns it."""
+    if dataset_name not in MetadataCatalog.list() or MetadataCatalog.get(dataset_name).get("thing_classes", None) is None:
+        raise KeyError(f"dataset {dataset_name!r} is not registered with category metadata (thing_classes)")
+    metadata = MetadataCatalog.get(dataset_name)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = len(metadata.thing_classes)
+    cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = SemanticLabelLayout.from_metadata(
+        metadata, cfg.MODEL.PANFPN.SEM_SEG_THING_MODE
+    ).num_classes
+    return cfg
