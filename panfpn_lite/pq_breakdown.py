@@ -71,18 +71,38 @@ def boundary_pixels(id_map: np.ndarray, width: int) -> np.ndarray:
     """Where a pixel lies within Chebyshev distance ``width`` of a pixel of another id or of the
     outside of the image: each segment's inner boundary, as eroding the segment's own mask
     ``width`` times with a 3×3 square after padding the image with one pixel of background
-    (Boundary IoU's definition). The window around a pixel holds only its id exactly when the
-    window's minimum and maximum both equal it, so one min and one max filter serve every segment.
+    (Boundary IoU's definition).
+
+    Computed for every segment at once: such a pixel is within ``width - 1`` of an edge pixel
+    (one with an 8-neighbour of another id, or on the image's border): walking from it towards
+    the other pixel, the last pixel of its own id before the change is one.
     """
-    window = 2 * width + 1
-    low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    id_map = id_map.astype(np.int64, copy=False)
-    extremes = []
-    for padding, reduce in ((low, np.min), (high, np.max)):
-        padded = np.pad(id_map, width, constant_values=padding)
-        rows = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=0), axis=-1)
-        extremes.append(reduce(np.lib.stride_tricks.sliding_window_view(rows, window, axis=1), axis=-1))
-    return (extremes[0] != id_map) | (extremes[1] != id_map)
+    edge = np.zeros(id_map.shape, dtype=bool)
+    edge[[0, -1], :] = True
+    edge[:, [0, -1]] = True
+    for here, there in (
+        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),
+        ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))),
+    ):
+        differs = id_map[here] != id_map[there]
+        edge[here] |= differs
+        edge[there] |= differs
+    return _dilate_rows(_dilate_rows(edge, width - 1).T, width - 1).T
+
+
+def _dilate_rows(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` OR-ed over a window of ``2 * radius + 1`` rows, by doubling: after the loop row i
+    holds the OR of ``span`` padded rows from i, and two such spans cover the window."""
+    if radius == 0:
+        return mask
+    rows, window = mask.shape[0], 2 * radius + 1
+    spans, span = np.pad(mask, ((radius, radius), (0, 0))), 1
+    while 2 * span <= window:
+        spans = spans[:-span] | spans[span:]
+        span *= 2
+    return spans[:rows] | spans[window - span:window - span + rows]
 
 
 def boundary_width(height: int, width: int, dilation_ratio: float = BOUNDARY_DILATION_RATIO) -> int:
@@ -90,10 +110,24 @@ def boundary_width(height: int, width: int, dilation_ratio: float = BOUNDARY_DIL
     return max(1, int(round(dilation_ratio * math.hypot(height, width))))
 
 
-def _pair_counts(gt_map: np.ndarray, pred_map: np.ndarray) -> Dict[Tuple[int, int], int]:
+def _pair_counts(gt_map: np.ndarray, pred_map: np.ndarray, gt_boundary: np.ndarray, pred_boundary: np.ndarray):
+    """Pixel counts of each (gt id, predicted id) pair: over all pixels, and over those on both
+    boundaries (or, for void ground truth, on the prediction's boundary); each boundary's area by id.
+    One sort of the pixels serves all four."""
     offset = int(max(gt_map.max(initial=0), pred_map.max(initial=0))) + 1
-    pairs, counts = np.unique(gt_map.astype(np.int64) * offset + pred_map, return_counts=True)
-    return {(int(p // offset), int(p % offset)): int(c) for p, c in zip(pairs, counts)}
+    keys = (gt_map.astype(np.int64) * offset + pred_map) * 4 + gt_boundary * 2 + pred_boundary
+    pairs, boundary_pairs = defaultdict(int), defaultdict(int)
+    gt_boundary_area, pred_boundary_area = defaultdict(int), defaultdict(int)
+    for key, count in zip(*(array.tolist() for array in np.unique(keys, return_counts=True))):
+        (g, p), on_gt, on_pred = divmod(key // 4, offset), key & 2, key & 1
+        pairs[g, p] += count
+        if on_gt:
+            gt_boundary_area[g] += count
+        if on_pred:
+            pred_boundary_area[p] += count
+            if on_gt or g == VOID:
+                boundary_pairs[g, p] += count
+    return dict(pairs), dict(boundary_pairs), gt_boundary_area, pred_boundary_area
 
 
 def _size_name(area: float, size_ranges) -> str:
@@ -124,7 +158,11 @@ class PQBreakdown:
         ``iscrowd``; ``area`` taken from the ground truth's records where given, as panopticapi does)."""
         if gt_map.shape != pred_map.shape:
             raise ValueError(f"image {image_name}: ground truth {gt_map.shape} and prediction {pred_map.shape} differ in size")
-        pairs = _pair_counts(gt_map, pred_map)
+        width = boundary_width(*gt_map.shape, self.dilation_ratio)
+        pairs, *boundary_counts = _pair_counts(
+            gt_map, pred_map, boundary_pixels(gt_map, width) & (gt_map != VOID),
+            boundary_pixels(pred_map, width) & (pred_map != VOID),
+        )
         gt_pixels = defaultdict(int)
         pred_area = defaultdict(int)
         for (g, p), n in pairs.items():
@@ -167,21 +205,14 @@ class PQBreakdown:
             self.base.add(category["p", p], fp=1)
             sizes[_size_name(pred_area[p], self.size_ranges)].add(category["p", p], fp=1)
 
-        self._add_boundary(gt_map, gt, pred_map, pred, candidates, ignored)
+        self._add_boundary(gt, pred, candidates, ignored, *boundary_counts)
         self._add_errors(pairs, gt, pred, category, iou, false_negatives, false_positives, gt_area, pred_area)
 
-    def _add_boundary(self, gt_map, gt, pred_map, pred, candidates, ignored):
+    def _add_boundary(self, gt, pred, candidates, ignored, boundary_pairs, gt_boundary_area, pred_boundary_area):
         """Boundary PQ: a pair's IoU is min(mask IoU, boundary IoU), for matching and for the sum
         alike (Boundary IoU's panoptic evaluation); the boundary IoU's union leaves out the
-        prediction's boundary pixels on void, as the mask IoU's does. Unmatched segments are
-        counted as for PQ (their FP/FN status can only grow: a pair matches on min(...) > 0.5)."""
-        width = boundary_width(*gt_map.shape, self.dilation_ratio)
-        gt_boundary = boundary_pixels(gt_map, width) & (gt_map != VOID)
-        pred_boundary = boundary_pixels(pred_map, width) & (pred_map != VOID)
-        gt_boundary_area = defaultdict(int, zip(*np.unique(gt_map[gt_boundary], return_counts=True)))
-        pred_boundary_area = defaultdict(int, zip(*np.unique(pred_map[pred_boundary], return_counts=True)))
-        on_pred_boundary = pred_boundary & (gt_boundary | (gt_map == VOID))
-        boundary_pairs = _pair_counts(gt_map[on_pred_boundary], pred_map[on_pred_boundary])
+        prediction's boundary pixels on void, as the mask IoU's does. Segments left unmatched are
+        FN and FP as in PQ (crowd regions and ignored predictions left out)."""
         matched_gt, matched_pred = set(), set()
         for g, p, mask_iou in candidates:
             intersection = boundary_pairs.get((g, p), 0)

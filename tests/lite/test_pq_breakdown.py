@@ -105,7 +105,7 @@ def test_boundary_pixels_by_hand():
 def test_boundary_pixels_equal_per_segment_erosion():
     rng = np.random.default_rng(0)
     id_map = rng.integers(0, 4, (9, 11)).repeat(3, axis=0).repeat(2, axis=1)
-    for width in (1, 2, 3):
+    for width in (1, 2, 3, 5, 8):
         joint = boundary_pixels(id_map, width)
         for segment_id in np.unique(id_map):
             mask = id_map == segment_id
