@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from panfpn_lite.pq import pq_compute, size_ranges_from_edges
+from panfpn_lite.pq import breakdown_images, pq_compute, size_ranges_from_edges
 from panfpn_lite.pq_breakdown import PQBreakdown, boundary_pixels, boundary_width
-from tests.lite.test_pq import edited_sample_files
+from tests.lite.test_pq import _sample_with_ids, edited_sample_files
 from tests.support.panoptic_files import TOY_CATEGORIES, assert_same_pq, panopticapi_pq, write_panoptic_files
 from tests.support.paths import SAMPLE_JSON, SAMPLE_PNG_DIR
 
@@ -55,8 +55,6 @@ def test_per_class_counts_and_the_breakdowns_matching_agree_with_panopticapi(cas
     actual = pq_compute(gt_json, pred_json, gt_folder, pred_folder, breakdown=True)
     assert_same_pq(actual, expected, tol=1e-9)
     # The breakdown's own pass matches as hotcoco does: the same counts per category, the same PQ.
-    from panfpn_lite.pq import breakdown_images
-
     breakdown = PQBreakdown(categories)
     for image in breakdown_images(json.load(open(gt_json)), json.load(open(pred_json)), gt_folder, pred_folder):
         breakdown.add(*image)
@@ -304,3 +302,18 @@ def test_per_class_table_is_printed_sorted_by_pq(sample_gt, tmp_path, capsys):
     assert printed == sorted(printed, reverse=True)
     assert printed[0] == pytest.approx(100 * max(r["pq"] for r in results["per_class"].values()), abs=0.05)
     assert "categories with no segment on either side left out" in lines[len(rows) + 2]
+
+
+def test_breakdown_takes_string_image_ids(sample_gt, tmp_path):
+    """Cityscapes' image ids are strings: the breakdown pairs images by id as given, with the same
+    numbers as under integer ids."""
+    results = []
+    for name, image_id_of in (("integer", int), ("string", lambda i: f"frankfurt_{i:06d}_000019")):
+        gt_images, pred_images, categories = _sample_with_ids(sample_gt, image_id_of)
+        gt = write_panoptic_files(tmp_path / name, "gt", gt_images, categories)
+        pred = write_panoptic_files(tmp_path / name, "pred", pred_images, categories)
+        results.append(pq_compute(gt[0], pred[0], gt[1], pred[1], breakdown=True))
+    assert results[0]["errors"]["counts"] == results[1]["errors"]["counts"]
+    for key in ("by_size", "boundary"):
+        assert results[0][key] == results[1][key]
+    assert sum(c["fn"] for c in results[1]["errors"]["counts"].values()) > 0
