@@ -288,10 +288,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     """The ``panfpn-pq`` command (``argv``: its arguments; default the process's).
 
     Its two start-up measures (hotcoco's core without the package, the heap padding) earn their
-    place: whole commands on bench_pq_cli.py's 200 generated pairs, 11 interleaved runs of each
-    variant on a loaded 2-core VM (2026-12-07, /tmp script of the PQ-diagnostics session), medians
-    0.79 s with both, 1.06 s without the core loader, 1.48 s without the padding, 1.83 s with
-    neither (plain ``import hotcoco``).
+    place: whole commands on bench_pq_cli.py's 200 generated pairs, each measure patched out in
+    turn, 11 interleaved runs of each variant on the loaded 2-core VM (2026-12-07), medians 0.79 s
+    with both, 1.06 s without the core loader, 1.48 s without the padding, 1.83 s with neither
+    (plain ``import hotcoco``).
     """
     _grow_heap_in_large_steps()
     # Where hotcoco comes in through its package (numpy and OpenBLAS with it): no linear algebra
