@@ -84,6 +84,9 @@ def add_panfpn_config(cfg):
         cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
     # Evaluation: also write predictions as COCO panoptic PNG + JSON (for a benchmark server).
     cfg.TEST.WRITE_PANOPTIC_PNG = False
+    # Evaluation: also PQ by segment size, boundary PQ and the error breakdown (a second pass over
+    # the ground truth PNGs; docs/diagnosing_pq.md).
+    cfg.TEST.PQ_BREAKDOWN = False
     # Evaluation on Cityscapes: where cityscapesscripts' prediction files go ("": the system's
     # temporary folder); a multi-machine run needs a folder every machine sees.
     cfg.TEST.CITYSCAPES_TEMP_ROOT = ""

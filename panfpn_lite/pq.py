@@ -1,27 +1,33 @@
 """Panoptic quality on COCO panoptic files, with panopticapi's command line and result dict.
 
     panfpn-pq --gt_json_file G --pred_json_file P [--gt_folder GF] [--pred_folder PF] [--output-json FILE]
+              [--per-class] [--csv FILE] [--breakdown [--size-ranges A B ...]]
 
 (or ``python -m panfpn_lite.pq ...``)
 
-prints panopticapi's table and writes the dict ``panopticapi.evaluation.pq_compute`` returns
-(``All``/``Things``/``Stuff``: ``pq``, ``sq``, ``rq`` as fractions and ``n``; ``per_class``:
-category id -> ``pq``, ``sq``, ``rq``). The work is hotcoco's PQ (Rust, parallel, panopticapi's
-matching rules), not panopticapi's one-process-per-core Python loop.
+prints panopticapi's table (``--per-class``: and a per-category table sorted by PQ), and writes the dict
+``panopticapi.evaluation.pq_compute`` returns (``All``/``Things``/``Stuff``: ``pq``, ``sq``, ``rq``
+as fractions and ``n``; ``per_class``: category id -> ``pq``, ``sq``, ``rq``, here with the ``tp``,
+``fp``, ``fn`` counts beside them). The work is hotcoco's PQ (Rust, parallel, panopticapi's
+matching rules), not panopticapi's one-process-per-core Python loop. ``--breakdown`` adds PQ by
+segment size, boundary PQ and the error breakdown (``by_size``, ``boundary``, ``errors``: a second,
+numpy pass over the PNGs, see ``panfpn_lite.pq_breakdown`` and docs/diagnosing_pq.md).
 
 hotcoco reads the JSON files itself (the fast path) when their image ids are its non-negative
 integers. Image ids may be any JSON value, as in panopticapi (Cityscapes' are strings such as
 "lindau_000002_000019"): other ids are mapped to integers on the way in (``integer_image_ids``).
 """
 import argparse
+import csv
 import ctypes
 import importlib.machinery
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from .image_ids import integer_image_ids
 
@@ -75,18 +81,59 @@ def panopticapi_results(hotcoco_results: dict) -> dict:
     """hotcoco's ``PanopticEval.results()`` reduced to exactly panopticapi's ``pq_compute`` dict.
 
     hotcoco marks a category with no segment on either side with -1.0; panopticapi reports 0.0
-    for it (and leaves it out of the means either way). hotcoco's extra keys are dropped.
+    for it (and leaves it out of the means either way). Of hotcoco's extra keys only the
+    per-class ``tp``, ``fp``, ``fn`` counts are kept.
     """
     results = {group: dict(hotcoco_results[group]) for group in GROUPS}
     results["per_class"] = {
-        int(category_id): (
+        int(category_id): dict(
             {metric: r[metric] for metric in ("pq", "sq", "rq")}
             if is_scored(r)
-            else {"pq": 0.0, "sq": 0.0, "rq": 0.0}
+            else {"pq": 0.0, "sq": 0.0, "rq": 0.0},
+            **{count: r[count] for count in ("tp", "fp", "fn")},
         )
         for category_id, r in hotcoco_results["per_class"].items()
     }
     return results
+
+
+PER_CATEGORY_COLUMNS = ("category_id", "name", "isthing", "pq", "sq", "rq", "tp", "fp", "fn")
+
+
+def per_category_rows(per_class: dict, categories: List[dict]) -> List[dict]:
+    """One row per category (``PER_CATEGORY_COLUMNS``, scores as fractions), the scored ones
+    sorted by PQ, best first, then those with no segment on either side (scores None)."""
+    rows = []
+    for category in categories:
+        r = per_class[int(category["id"])]
+        scores = {m: r[m] for m in ("pq", "sq", "rq")} if is_scored(r) else dict.fromkeys(("pq", "sq", "rq"))
+        rows.append(dict(category_id=int(category["id"]), name=category["name"], isthing=int(category["isthing"]),
+                         **scores, tp=r["tp"], fp=r["fp"], fn=r["fn"]))
+    return sorted(rows, key=lambda row: (row["pq"] is None, -(row["pq"] or 0.0), row["name"]))
+
+
+def per_category_table(per_class: dict, categories: List[dict]) -> List[str]:
+    """The per-category table of the categories with a segment on either side, sorted by PQ
+    (percent), line by line."""
+    rows = per_category_rows(per_class, categories)
+    scored = [row for row in rows if row["pq"] is not None]
+    lines = ["{:24s} {:5s}| {:>5s}  {:>5s}  {:>5s} {:>6s} {:>6s} {:>6s}".format(
+        "category", "kind", "PQ", "SQ", "RQ", "TP", "FP", "FN"), "-" * 73]
+    for row in scored:
+        lines.append("{:24.24s} {:5s}| {:5.1f}  {:5.1f}  {:5.1f} {:6d} {:6d} {:6d}".format(
+            row["name"], "thing" if row["isthing"] else "stuff", *(100 * row[m] for m in ("pq", "sq", "rq")),
+            row["tp"], row["fp"], row["fn"]))
+    if len(scored) < len(rows):
+        lines.append(f"({len(rows) - len(scored)} categories with no segment on either side left out)")
+    return lines
+
+
+def write_per_category_csv(path: str, per_class: dict, categories: List[dict]) -> None:
+    """The per-category table as CSV (scores as fractions, empty for unscored categories)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=PER_CATEGORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(per_category_rows(per_class, categories))
 
 
 def panopticapi_table(results: dict) -> List[str]:
@@ -102,10 +149,43 @@ def panopticapi_table(results: dict) -> List[str]:
     return lines
 
 
+def breakdown_images(gt_dataset: dict, pred_dataset: dict, gt_folder: str, pred_folder: str) -> Iterator[tuple]:
+    """(gt id map, gt segments_info, predicted id map, predicted segments_info, image id) of each
+    ground truth annotation, its prediction found by image id (``PQBreakdown.add``'s arguments)."""
+    from .panoptic_format import read_panoptic_png  # numpy and PIL: not on the plain path's start-up
+
+    predictions = {a["image_id"]: a for a in pred_dataset["annotations"]}
+    for gt_annotation in gt_dataset["annotations"]:
+        image_id = gt_annotation["image_id"]
+        if image_id not in predictions:
+            raise ValueError(f"no prediction for the image with id {image_id!r}")
+        pred_annotation = predictions[image_id]
+        yield (
+            read_panoptic_png(os.path.join(gt_folder, gt_annotation["file_name"])),
+            gt_annotation["segments_info"],
+            read_panoptic_png(os.path.join(pred_folder, pred_annotation["file_name"])),
+            pred_annotation["segments_info"],
+            str(image_id),
+        )
+
+
 def pq_compute(
-    gt_json_file: str, pred_json_file: str, gt_folder: Optional[str] = None, pred_folder: Optional[str] = None
+    gt_json_file: str,
+    pred_json_file: str,
+    gt_folder: Optional[str] = None,
+    pred_folder: Optional[str] = None,
+    *,
+    per_class_table: bool = False,
+    breakdown: bool = False,
+    size_ranges: Optional[tuple] = None,
 ) -> dict:
-    """panopticapi's ``pq_compute``: same arguments, same printout, same return value.
+    """panopticapi's ``pq_compute``: same arguments, same printout, same return value, plus the
+    per-category ``tp``, ``fp``, ``fn``. With ``per_class_table``, also prints the per-category
+    table; with ``breakdown``, that table and ``by_size`` (``size_ranges``, default COCO's),
+    ``boundary`` and ``errors`` (``panfpn_lite.pq_breakdown``).
+
+    Without either, the JSON files are read by hotcoco alone where their image ids are its integers
+    (the fast path); the table's category names and the breakdown need the files in Python too.
 
     Folders default to the JSON path without ``.json``, as in panopticapi. Image ids may be any
     JSON value (panopticapi's rule), strings included.
@@ -127,6 +207,15 @@ def pq_compute(
     evaluation.evaluate()
     results = panopticapi_results(evaluation.results())
     print("\n".join(panopticapi_table(results)))
+    if per_class_table or breakdown:
+        gt_dataset = _read_json(gt_json_file)
+        print("\n".join(["", "Per category, by PQ:"] + per_category_table(results["per_class"], gt_dataset["categories"])))
+    if breakdown:
+        from .pq_breakdown import breakdown_tables, pq_breakdown  # numpy: not on the plain path's start-up
+
+        images = breakdown_images(gt_dataset, _read_json(pred_json_file), gt_folder, pred_folder)
+        results.update(pq_breakdown(images, gt_dataset["categories"], size_ranges))
+        print("\n".join([""] + breakdown_tables(results)))
     print("Time elapsed: {:0.2f} seconds".format(time.perf_counter() - start))
     return results
 
@@ -185,8 +274,25 @@ def _grow_heap_in_large_steps(pad_bytes: int = 64 << 20) -> None:
     mallopt(m_top_pad, pad_bytes)
 
 
+def size_ranges_from_edges(edges: List[float]) -> tuple:
+    """(name, low, high) area ranges from 0 to infinity cut at ``edges`` (increasing, positive);
+    two edges give small/medium/large, other counts names such as "[1024, 9216)"."""
+    if not edges or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= 0:
+        raise ValueError(f"area edges must be positive and increasing, got {edges}")
+    bounds = [0, *edges, math.inf]
+    names = ("small", "medium", "large") if len(edges) == 2 else [f"[{a:g}, {b:g})" for a, b in zip(bounds, bounds[1:])]
+    return tuple(zip(names, bounds, bounds[1:]))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    """The ``panfpn-pq`` command (``argv``: its arguments; default the process's)."""
+    """The ``panfpn-pq`` command (``argv``: its arguments; default the process's).
+
+    Its two start-up measures (hotcoco's core without the package, the heap padding) earn their
+    place: whole commands on bench_pq_cli.py's 200 generated pairs, each measure patched out in
+    turn, 11 interleaved runs of each variant on the loaded 2-core VM (2026-12-07), medians 0.79 s
+    with both, 1.06 s without the core loader, 1.48 s without the padding, 1.83 s with neither
+    (plain ``import hotcoco``).
+    """
     _grow_heap_in_large_steps()
     # Where hotcoco comes in through its package (numpy and OpenBLAS with it): no linear algebra
     # here, and one OpenBLAS thread spares starting (and stopping) one per core.
@@ -201,8 +307,29 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--pred_folder", default=None, help="folder with predicted PNGs (default: X for X.json)"
     )
     parser.add_argument("--output-json", default=None, help="write the result dict to this JSON file")
+    parser.add_argument("--per-class", action="store_true", help="also print the per-category table, sorted by PQ")
+    parser.add_argument("--csv", default=None, help="write the per-category table to this CSV file")
+    parser.add_argument(
+        "--breakdown", action="store_true",
+        help="also the per-category table, PQ by segment size, boundary PQ and the error breakdown "
+        "(a second pass over the PNGs)",
+    )
+    parser.add_argument(
+        "--size-ranges", type=float, nargs="+", metavar="AREA", default=None,
+        help="with --breakdown: the area edges in pixels between size ranges (default COCO's: 1024 9216, "
+        "that is 32² and 96²); two edges name the ranges small/medium/large",
+    )
     args = parser.parse_args(argv)
-    results = pq_compute(args.gt_json_file, args.pred_json_file, args.gt_folder, args.pred_folder)
+    try:
+        size_ranges = None if args.size_ranges is None else size_ranges_from_edges(args.size_ranges)
+    except ValueError as error:
+        parser.error(f"--size-ranges: {error}")
+    results = pq_compute(
+        args.gt_json_file, args.pred_json_file, args.gt_folder, args.pred_folder,
+        per_class_table=args.per_class, breakdown=args.breakdown, size_ranges=size_ranges,
+    )
+    if args.csv:
+        write_per_category_csv(args.csv, results["per_class"], _read_json(args.gt_json_file)["categories"])
     if args.output_json:
         with open(args.output_json, "w") as f:
             json.dump(results, f, indent=1)

@@ -66,6 +66,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         thing_mode=cfg.MODEL.PANFPN.SEM_SEG_THING_MODE,
         output_folder=output_folder,
         write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
+        pq_breakdown=cfg.TEST.PQ_BREAKDOWN,
         temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
     )
 
@@ -79,11 +80,12 @@ def build_panoptic_fpn_evaluators(
     thing_mode: str = "other",
     output_folder: Optional[str] = None,
     write_panoptic_png: bool = False,
+    pq_breakdown: bool = False,
     temp_root: Optional[str] = None,
 ) -> MergingDatasetEvaluators:
     """:func:`build_evaluator` without a yacs config (for lazy configs): the model's branches
     (lambda_s > 0, lambda_i > 0), its merge (COMBINE.ENABLED), MODEL.PANFPN.SEM_SEG_THING_MODE,
-    TEST.WRITE_PANOPTIC_PNG and TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder)."""
+    TEST.WRITE_PANOPTIC_PNG, TEST.PQ_BREAKDOWN and TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder)."""
     metadata = MetadataCatalog.get(dataset_name)
     evaluator_type = getattr(metadata, "evaluator_type", None)
     if evaluator_type not in EVALUATOR_TYPES:
@@ -128,6 +130,7 @@ def build_panoptic_fpn_evaluators(
                 output_dir=output_folder,
                 write_panoptic_png=write_panoptic_png,
                 scope=scope,
+                pq_breakdown=pq_breakdown,
             )
         )
     return MergingDatasetEvaluators(evaluators)

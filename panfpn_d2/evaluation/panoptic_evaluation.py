@@ -11,12 +11,14 @@ import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils.file_io import PathManager
+from hotcoco import mask as hotcoco_mask
 from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
 from panfpn_lite.image_ids import integer_image_ids
-from panfpn_lite.panoptic_format import DatasetCategoryIds, segment_info
-from panfpn_lite.pq import GROUPS, is_scored
+from panfpn_lite.panoptic_format import DatasetCategoryIds, read_panoptic_png, segment_info
+from panfpn_lite.pq import GROUPS, is_scored, per_category_table
+from panfpn_lite.pq_breakdown import CAUSES, breakdown_tables, pq_breakdown
 from panfpn_lite.prediction_writer import PanopticPredictionWriter
 from panfpn_lite.segment_runs import SegmentRuns
 
@@ -75,6 +77,33 @@ def detectron2_panoptic_results(
     return results
 
 
+def detectron2_breakdown_results(breakdown: dict, scope: str = "all") -> Dict[str, float]:
+    """``panfpn_lite.pq_breakdown``'s PQ by size (``PQ_small``...), boundary PQ (``PQ_boundary``) and
+    PQ with each kind of error fixed (``PQ_fixed_<cause>``), in percent, for the scope's groups
+    (suffixes as ``PQ_th``/``PQ_st``; with scope "things" or "stuff", unsuffixed too)."""
+    groups = SCOPE_GROUPS[scope]
+    sources = {f"PQ_{size}": by_size for size, by_size in breakdown["by_size"].items()}
+    sources["PQ_boundary"] = breakdown["boundary"]
+    sources.update({f"PQ_fixed_{cause}": breakdown["errors"]["fixed"][cause] for cause in CAUSES})
+    results = {}
+    for name, source in sources.items():
+        if scope != "all":
+            results[name] = 100.0 * source[groups[0]]["pq"]
+        for group in groups:
+            results[name + _GROUP_SUFFIX[group]] = 100.0 * source[group]["pq"]
+    return results
+
+
+def _predicted_id_map(record: dict) -> np.ndarray:
+    """A compact record's segment-id map (its RLEs decoded; 0 where no segment is)."""
+    id_map = np.zeros((record["height"], record["width"]), dtype=np.int64)
+    if record["segments"]:
+        masks = hotcoco_mask.decode([s["segmentation"] for s in record["segments"]])
+        for position, segment in enumerate(record["segments"]):
+            id_map[masks[:, :, position] > 0] = segment["id"]
+    return id_map
+
+
 def detectron2_panoptic_table(hotcoco_results: dict, scope: str = "all") -> str:
     """The table detectron2's COCOPanopticEvaluator logs (the scope's rows only)."""
     rows = [
@@ -126,6 +155,10 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
     ``output_dir/panoptic_predictions/`` and the main process writes
     ``output_dir/panoptic_predictions.json`` (e.g. for a benchmark server), through
     :class:`panfpn_lite.prediction_writer.PanopticPredictionWriter`.
+
+    The per-category table (PQ/SQ/RQ/TP/FP/FN, sorted by PQ) is logged. With ``pq_breakdown``
+    (TEST.PQ_BREAKDOWN), PQ by segment size, boundary PQ and the error breakdown are computed as
+    ``panfpn-pq --breakdown`` computes them, logged, and returned (:func:`detectron2_breakdown_results`).
     """
 
     def __init__(
@@ -136,10 +169,12 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         write_panoptic_png: bool = False,
         distributed: bool = True,
         scope: str = "all",
+        pq_breakdown: bool = False,
     ):
         if scope not in SCOPE_GROUPS:
             raise ValueError(f"PanFPNPanopticEvaluator: scope must be one of {tuple(SCOPE_GROUPS)}, got {scope!r}")
         self._scope = scope
+        self._pq_breakdown = pq_breakdown
         metadata = MetadataCatalog.get(dataset_name)
         self._dataset_ids = DatasetCategoryIds(
             metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
@@ -269,15 +304,37 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         evaluation = hotcoco_panoptic.PanopticEval(gt_subset, predictions, gt_folder=gt_folder)
         evaluation.evaluate()
         hotcoco_results = evaluation.results()
+        categories = {int(c["id"]): c for c in gt_dataset["categories"]}
         logger.info(
             f"Panoptic Evaluation Results ({self._scope} categories):\n"
             + detectron2_panoptic_table(hotcoco_results, self._scope)
         )
+        logger.info("Per category, by PQ:\n" + "\n".join(per_category_table(hotcoco_results["per_class"], gt_dataset["categories"])))
+        results = detectron2_panoptic_results(hotcoco_results, categories, self._scope)
+        if self._pq_breakdown:
+            breakdown = self._breakdown(gt_dataset, gt_folder, records)
+            logger.info("PQ by size, boundary PQ, errors:\n" + "\n".join(breakdown_tables(dict(hotcoco_results, **breakdown))))
+            results.update(detectron2_breakdown_results(breakdown, self._scope))
 
         if self._writer is not None:
             self._write_predictions_json(gt_dataset, records)
-        categories = {int(c["id"]): c for c in gt_dataset["categories"]}
-        return OrderedDict({"panoptic_seg": detectron2_panoptic_results(hotcoco_results, categories, self._scope)})
+        return OrderedDict({"panoptic_seg": results})
+
+    @staticmethod
+    def _breakdown(gt_dataset: dict, gt_folder: str, records: List[dict]) -> dict:
+        """``pq_breakdown`` of the records against their ground truth PNGs."""
+        gt_annotations = {a["image_id"]: a for a in gt_dataset["annotations"]}
+        images = (
+            (
+                read_panoptic_png(os.path.join(gt_folder, gt_annotations[r["image_id"]]["file_name"])),
+                gt_annotations[r["image_id"]]["segments_info"],
+                _predicted_id_map(r),
+                [{"id": s["id"], "category_id": s["category_id"]} for s in r["segments"]],
+                str(r["image_id"]),
+            )
+            for r in records
+        )
+        return pq_breakdown(images, gt_dataset["categories"])
 
     def _write_submission(self, records: List[dict]):
         """A split without ground truth (COCO test-dev): the PNGs written in ``process`` and a JSON of

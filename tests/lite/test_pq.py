@@ -66,8 +66,8 @@ EDITS = {
 }
 
 
-@pytest.mark.parametrize("edit", sorted(EDITS))
-def test_sample_parity_with_panopticapi(edit, sample_gt, tmp_path):
+def edited_sample_files(sample_gt, tmp_path, edit: str):
+    """The sample's ground truth edited by ``EDITS[edit]``, written as prediction files (json, folder)."""
     dataset, id_maps = sample_gt
     categories = {c["id"]: c for c in dataset["categories"]}
     predictions = []
@@ -76,7 +76,12 @@ def test_sample_parity_with_panopticapi(edit, sample_gt, tmp_path):
         for step in EDITS[edit]:
             id_map, segments_info = step(id_map, segments_info, categories)
         predictions.append((annotation["image_id"], id_map, _prediction_segments(id_map, segments_info)))
-    pred_json, pred_folder = write_panoptic_files(tmp_path, "pred", predictions, dataset["categories"])
+    return write_panoptic_files(tmp_path, "pred", predictions, dataset["categories"])
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_sample_parity_with_panopticapi(edit, sample_gt, tmp_path):
+    pred_json, pred_folder = edited_sample_files(sample_gt, tmp_path, edit)
     expected = panopticapi_pq(str(SAMPLE_JSON), pred_json, str(SAMPLE_PNG_DIR), pred_folder)
     actual = pq_compute(str(SAMPLE_JSON), pred_json, str(SAMPLE_PNG_DIR), pred_folder)
     assert_same_pq(actual, expected)
@@ -123,7 +128,7 @@ def test_crowd_region_absorbs_unmatched_prediction(tmp_path):
     pred_map = _box(20, 20, 3, 7, 11, 17, 13, pred_map)
     pred_info = pred_info + [{"id": 13, "category_id": CAR}]
     result = _toy_case(tmp_path, [(1, gt_map, gt_info)], [(1, pred_map, pred_info)])
-    assert result["per_class"][CAR] == {"pq": 0.0, "sq": 0.0, "rq": 0.0}  # never scored
+    assert result["per_class"][CAR] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "tp": 0, "fp": 0, "fn": 0}  # never scored
     assert result["Things"]["n"] == 1
 
 
