@@ -1,5 +1,9 @@
 # The lazy-config twin of panfpn_toy.yaml: Panoptic FPN trained from scratch on the generated toy
 # dataset (3 thing and 3 stuff classes, 128x128 images) on 2 CPU cores, a GroupNorm ResNet-18 FPN.
+from detectron2.config import LazyCall as L
+
+from panfpn_lite.merge_settings import MergeSettings
+
 from ..common.panfpn import dataloader, lr_multiplier, model, optimizer, step_schedule, train
 
 # From scratch: train every stage and feed it unit-variance pixels.
@@ -19,8 +23,9 @@ model.roi_heads.mask_head.conv_dims = [64, 64, 64]  # 2 convs, then the deconv
 model.sem_seg_head.update(num_classes=4, conv_dims=64, loss_weight=1.0)  # 3 stuff classes + 'other'
 model.instance_loss_weight = 2.0  # lambda_i: the semantic branch learns the toy set much faster
 model.roi_align_cpu_backward = "separable"  # torchvision's ROIAlign backward is serial
-model.combine_instances_score_thresh = 0.4
-model.combine_stuff_area_thresh = 64  # of 128x128 = 16384 pixels
+model.merge_settings = L(MergeSettings)(
+    instances_confidence_thresh=0.4, stuff_area_limit=64  # of 128x128 = 16384 pixels
+)
 
 dataloader.train.dataset.names = "panfpn_toy_train"
 dataloader.train.mapper.augmentations[0].update(short_edge_length=(128,), max_size=128)
