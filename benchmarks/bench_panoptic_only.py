@@ -58,7 +58,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     models = build_models(args.config_file, [*opts, *PANOPTIC_ONLY_OPTS], args.seed)
     inputs = load_images(args.short_side, args.max_size, args.generated_images, args.seed)
-    threshold = models["panfpn_d2"].combine_instances_score_thresh
+    threshold = models["panfpn_d2"].merge_settings.instances_confidence_thresh
     reached = calibrate_detection_scores(models["detectron2"], inputs, args.confident_fraction, threshold)
     models["panfpn_d2"].load_state_dict(models["detectron2"].state_dict())
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_merge import cpu_model  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
-from panfpn_d2.modeling import meta_arch as panfpn_meta_arch  # noqa: E402
+from panfpn_d2.modeling import panoptic_merge as panfpn_panoptic_merge  # noqa: E402
 from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
 from panfpn_d2.tools.timing import ComponentTimer  # noqa: E402
@@ -141,7 +141,7 @@ def time_inference(models, inputs, repeats, modules=TIMED_MODULES):
     """side -> {"total", each of ``modules`` and "merge": [seconds per pass over the images, one per repeat]}."""
     timers = {
         "detectron2": component_timer(models["detectron2"], detectron2_panoptic_fpn, modules),
-        "panfpn_d2": component_timer(models["panfpn_d2"], panfpn_meta_arch, modules),
+        "panfpn_d2": component_timer(models["panfpn_d2"], panfpn_panoptic_merge, modules),
     }
     components = (*modules, "merge")
     passes = {side: {name: [] for name in ("total", *components)} for side in SIDES}

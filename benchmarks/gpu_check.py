@@ -192,7 +192,7 @@ def main(argv=None):
     batch = add_training_targets(inputs, cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, args.seed)
     agree &= check_training(models, batch, device, args.repeats)
 
-    threshold = models["panfpn_d2"].combine_instances_score_thresh
+    threshold = models["panfpn_d2"].merge_settings.instances_confidence_thresh
     reached = calibrate_detection_scores(models["detectron2"], inputs, 0.2, threshold)
     print(f"inference weights: class weights scaled so that {reached:.1%} of the detections score >= {threshold}")
     for model in (models["panfpn_d2"], panoptic_only):

@@ -16,6 +16,7 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 
+from panfpn_lite.merge_settings import MergeSettings
 from panfpn_lite.semantic_layout import THING_MODES, SemanticLabelLayout
 
 LOSS_SCHEDULES = ("combine", "alternate")
@@ -37,6 +38,7 @@ __all__ = [
     "has_semantic_branch",
     "layout_dataset_names",
     "load_config",
+    "merge_settings",
     "model_outputs",
     "resolve_outputs",
     "semantic_label_to_category",
@@ -161,6 +163,17 @@ def model_outputs(cfg) -> Tuple[str, ...]:
     return resolve_outputs(
         cfg.MODEL.PANFPN.OUTPUTS, has_instance_branch(cfg), has_semantic_branch(cfg),
         cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+    )
+
+
+def merge_settings(cfg) -> MergeSettings:
+    """The panoptic merge's settings: MODEL.PANOPTIC_FPN.COMBINE's thresholds (ENABLED is an output
+    switch, see :func:`model_outputs`)."""
+    combine = cfg.MODEL.PANOPTIC_FPN.COMBINE
+    return MergeSettings(
+        overlap_thresh=combine.OVERLAP_THRESH,
+        stuff_area_limit=combine.STUFF_AREA_LIMIT,
+        instances_confidence_thresh=combine.INSTANCES_CONFIDENCE_THRESH,
     )
 
 

@@ -1,4 +1,5 @@
-"""The COCO panoptic format: segment-id maps <-> PNGs, segment records, category ids.
+"""The COCO panoptic format: segment-id maps <-> PNGs, segment records, category ids (the one home
+of contiguous <-> dataset ids and of a dataset's COCO "categories").
 
 A segment-id map is an integer (H, W) array; 0 is void. A COCO panoptic PNG stores each pixel's
 id as R + 256·G + 256²·B. Segment records ("segments_info") name a category by its dataset id in
@@ -98,6 +99,27 @@ class DatasetCategoryIds:
         self.stuff = {int(c): int(d) for d, c in stuff_dataset_id_to_contiguous_id.items()}
         self.dataset_name = dataset_name
 
+    @classmethod
+    def of_dataset(cls, metadata) -> "DatasetCategoryIds":
+        """The ids of a dataset's metadata (e.g. detectron2's ``MetadataCatalog.get(name)``)."""
+        return cls(metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name)
+
+    def to_export(self) -> dict:
+        """The tables as an export's metadata stores them: sorted ``[contiguous, dataset]`` pairs."""
+        return {
+            "thing_contiguous_to_dataset_id": sorted([c, d] for c, d in self.thing.items()),
+            "stuff_contiguous_to_dataset_id": sorted([c, d] for c, d in self.stuff.items()),
+        }
+
+    @classmethod
+    def from_export(cls, dataset: dict) -> "DatasetCategoryIds":
+        """The ids of an export metadata's ``"dataset"`` object (see :meth:`to_export`)."""
+        return cls(
+            {d: c for c, d in dataset["thing_contiguous_to_dataset_id"]},
+            {d: c for c, d in dataset["stuff_contiguous_to_dataset_id"]},
+            dataset.get("name", ""),
+        )
+
     def of_segment(self, segment: dict, image_id) -> int:
         """The dataset id of a predicted segment (``category_id`` contiguous, ``isthing``); a KeyError
         naming the image and segment for an id the dataset does not have."""
@@ -110,3 +132,18 @@ class DatasetCategoryIds:
                 f"{category}, unknown to dataset {self.dataset_name!r} (known: {sorted(table)})"
             )
         return table[category]
+
+
+def dataset_categories(metadata) -> List[dict]:
+    """The COCO panoptic "categories" of a dataset registered with the separated convention (its
+    metadata: ``thing_/stuff_dataset_id_to_contiguous_id``, ``*_classes``, ``*_colors``, optional
+    ``category_dataset_ids`` for the order)."""
+    things = dict(metadata.thing_dataset_id_to_contiguous_id)
+    stuff = dict(metadata.stuff_dataset_id_to_contiguous_id)
+    order = metadata.get("category_dataset_ids", None) or [*things, *stuff]
+    return [
+        {"id": d, "name": metadata.thing_classes[things[d]], "isthing": 1, "color": list(metadata.thing_colors[things[d]])}
+        if d in things
+        else {"id": d, "name": metadata.stuff_classes[stuff[d]], "isthing": 0, "color": list(metadata.stuff_colors[stuff[d]])}
+        for d in order
+    ]

@@ -22,7 +22,7 @@ TWINS = [
 # PanFPN's settings that its repr does not show
 MODEL_SETTINGS = [
     "pixel_mean", "pixel_std", "input_format", "instance_loss_weight", "loss_schedule", "grouped_fpn",
-    "combine_enabled", "combine_overlap_thresh", "combine_stuff_area_thresh", "combine_instances_score_thresh",
+    "combine_enabled", "merge_settings",
     "semantic_label_to_category", "outputs",
 ]
 

@@ -5,6 +5,8 @@ import torch
 from detectron2.engine import AMPTrainer, SimpleTrainer
 from detectron2.utils import comm
 
+from ..compat import LossesBeforeOptimizerStep
+
 
 def check_losses_finite(loss_dict: Mapping[str, torch.Tensor], iteration: int) -> None:
     """
@@ -24,13 +26,12 @@ def check_losses_finite(loss_dict: Mapping[str, torch.Tensor], iteration: int) -
         )
 
 
-class FiniteLossCheck:
+class FiniteLossCheck(LossesBeforeOptimizerStep):
     """Mixin for detectron2's SimpleTrainer / AMPTrainer: every step checks its losses, after backward
-    and before the optimizer step (where ``run_step`` writes its metrics)."""
+    and before the optimizer step."""
 
-    def _write_metrics(self, loss_dict, *args, **kwargs):
+    def check_losses(self, loss_dict):
         check_losses_finite(loss_dict, self.iter)
-        super()._write_metrics(loss_dict, *args, **kwargs)
 
 
 class FiniteLossTrainer(FiniteLossCheck, SimpleTrainer):

@@ -11,6 +11,7 @@ from detectron2.evaluation.testing import flatten_results_dict
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from ..compat import STEP_TRAINER_STATE_KEY, set_step_trainer, step_trainer
 from ..config import load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_evaluator
@@ -34,11 +35,12 @@ class Trainer(DefaultTrainer):
         with cpu_ddp():
             super().__init__(cfg)
         # DefaultTrainer hard-codes detectron2's step; ours runs on the same model, loader and optimizer.
-        stock = self._trainer
+        stock = step_trainer(self)
         if isinstance(stock, AMPTrainer):
-            self._trainer = FiniteLossAMPTrainer(stock.model, stock.data_loader, stock.optimizer, grad_scaler=stock.grad_scaler)
+            step = FiniteLossAMPTrainer(stock.model, stock.data_loader, stock.optimizer, grad_scaler=stock.grad_scaler)
         else:
-            self._trainer = FiniteLossTrainer(stock.model, stock.data_loader, stock.optimizer)
+            step = FiniteLossTrainer(stock.model, stock.data_loader, stock.optimizer)
+        set_step_trainer(self, step)
 
     def build_hooks(self):
         # DefaultTrainer.__init__ builds a plain DetectionCheckpointer just before its hooks: they get ours.
@@ -52,15 +54,15 @@ class Trainer(DefaultTrainer):
     def state_dict(self):
         # detectron2 v0.6's DefaultTrainer checkpoints the iteration and its hooks (the LR scheduler) but
         # not its SimpleTrainer's state, the optimizer's (momentum buffers): resuming restarted them from
-        # zero. Later detectron2 versions save it under "_trainer" themselves.
+        # zero. Later detectron2 versions save it under the same key themselves.
         state = super().state_dict()
-        state.setdefault("_trainer", self._trainer.state_dict())
+        state.setdefault(STEP_TRAINER_STATE_KEY, step_trainer(self).state_dict())
         return state
 
     def load_state_dict(self, state_dict):
-        super().load_state_dict(state_dict)  # later detectron2 versions load "_trainer" here already
-        if "_trainer" in state_dict:
-            self._trainer.load_state_dict(state_dict["_trainer"])
+        super().load_state_dict(state_dict)  # later detectron2 versions load the step's state here already
+        if STEP_TRAINER_STATE_KEY in state_dict:
+            step_trainer(self).load_state_dict(state_dict[STEP_TRAINER_STATE_KEY])
         else:
             logging.getLogger(__name__).warning(
                 "The checkpoint holds no optimizer state (saved by detectron2 v0.6's DefaultTrainer): "

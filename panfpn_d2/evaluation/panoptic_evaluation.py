@@ -16,7 +16,7 @@ from hotcoco import panoptic as hotcoco_panoptic
 from tabulate import tabulate
 
 from panfpn_lite.image_ids import integer_image_ids
-from panfpn_lite.panoptic_format import DatasetCategoryIds, read_panoptic_png, segment_info
+from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories, read_panoptic_png
 from panfpn_lite.pq import GROUPS, is_scored, per_category_table
 from panfpn_lite.pq_breakdown import CAUSES, breakdown_tables, pq_breakdown
 from panfpn_lite.prediction_writer import PanopticPredictionWriter
@@ -120,20 +120,6 @@ def detectron2_panoptic_table(hotcoco_results: dict, scope: str = "all") -> str:
     )
 
 
-def dataset_categories(metadata) -> List[dict]:
-    """The COCO panoptic "categories" of a dataset registered with the separated convention."""
-    things = dict(metadata.thing_dataset_id_to_contiguous_id)
-    stuff = dict(metadata.stuff_dataset_id_to_contiguous_id)
-    order = metadata.get("category_dataset_ids", None) or [*things, *stuff]
-    return [
-        {"id": d, "name": metadata.thing_classes[things[d]], "isthing": 1, "color": list(metadata.thing_colors[things[d]])}
-        if d in things
-        else {"id": d, "name": metadata.stuff_classes[stuff[d]], "isthing": 0, "color": list(metadata.stuff_colors[stuff[d]])}
-        for d in order
-    ]
-
-
-
 class PanFPNPanopticEvaluator(DatasetEvaluator):
     """PQ, SQ, RQ (all / things / stuff / per class) of ``outputs[i]["panoptic_seg"]``.
 
@@ -176,14 +162,12 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         self._scope = scope
         self._pq_breakdown = pq_breakdown
         metadata = MetadataCatalog.get(dataset_name)
-        self._dataset_ids = DatasetCategoryIds(
-            metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
-        )
+        self._dataset_ids = DatasetCategoryIds.of_dataset(metadata)
         self._metadata = metadata
         self._distributed = distributed
         if write_panoptic_png and output_dir is None:
             raise ValueError("PanFPNPanopticEvaluator: write_panoptic_png needs an output_dir")
-        self._writer = PanopticPredictionWriter(output_dir) if write_panoptic_png else None
+        self._writer = PanopticPredictionWriter(output_dir, self._dataset_ids) if write_panoptic_png else None
         self._records: List[dict] = []
 
     def reset(self):
@@ -201,9 +185,10 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
                     "PanFPN outputs an id map with segments_info"
                 )
             record = self._encode(image_id, id_map, segments_info)
-            record["file_name"] = os.path.splitext(os.path.basename(model_input["file_name"]))[0] + ".png"
             if self._writer is not None:
-                self._write_png(id_map, record)
+                # Its segment ids are the record's: both number the non-empty segments 1..K in order.
+                png_name = os.path.splitext(os.path.basename(model_input["file_name"]))[0] + ".png"
+                record["annotation"] = self._writer.write_prediction(image_id, id_map, segments_info, png_name)
             self._records.append(record)
 
     def _encode(self, image_id, id_map: np.ndarray, segments_info: List[dict]) -> dict:
@@ -230,19 +215,6 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
             for position, (segment, rle) in enumerate(zip(present, rles))
         ]
         return {"image_id": image_id, "height": runs.height, "width": runs.width, "segments": segments}
-
-    def _write_png(self, id_map: np.ndarray, record: dict):
-        # The PNG carries the record's compact ids, so it agrees with the JSON written at the end.
-        source_ids = np.array([s["source_id"] for s in record["segments"]], dtype=np.int64)
-        compact_ids = np.array([s["id"] for s in record["segments"]], dtype=np.int64)
-        order = np.argsort(source_ids)
-        source_ids, compact_ids = source_ids[order], compact_ids[order]
-        if len(source_ids):
-            position = np.minimum(np.searchsorted(source_ids, id_map), len(source_ids) - 1)
-            compact_map = np.where(source_ids[position] == id_map, compact_ids[position], 0)
-        else:
-            compact_map = np.zeros(id_map.shape, dtype=np.int64)
-        self._writer.write_png(compact_map, record["file_name"])
 
     def _gathered_records(self) -> Optional[List[dict]]:
         gathered = gather_on_main(self._records, self._distributed)
@@ -359,13 +331,5 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         self._write_predictions_json({"images": images, "categories": dataset_categories(self._metadata)}, records)
 
     def _write_predictions_json(self, gt_dataset: dict, records: List[dict]):
-        annotations = [
-            {
-                "image_id": r["image_id"],
-                "file_name": r["file_name"],
-                "segments_info": [segment_info(s["id"], s["category_id"], s["area"]) for s in r["segments"]],
-            }
-            for r in records
-        ]
-        path = self._writer.write_json(**dict(gt_dataset, annotations=annotations))
+        path = self._writer.write_json(**dict(gt_dataset, annotations=[r["annotation"] for r in records]))
         logger.info(f"Wrote panoptic predictions to {path} and {self._writer.png_dir}/")

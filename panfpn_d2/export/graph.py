@@ -19,6 +19,7 @@ import torch
 from detectron2.modeling.roi_heads import StandardROIHeads
 from torch import nn
 
+from ..compat import box_detections
 from ..modeling.meta_arch import PanFPN
 
 
@@ -54,7 +55,7 @@ class PanFPNExportGraph(nn.Module):
         semantic_logits = model.sem_seg_head.layers(semantic_features)
         proposals, _ = model.proposal_generator(images, instance_features, None)
         roi_heads = model.roi_heads
-        detections = roi_heads._forward_box(instance_features, proposals)[0]
+        detections = box_detections(roi_heads, instance_features, proposals)[0]
         # The mask branch of StandardROIHeads without its per-image split, whose sizes would be
         # traced as constants.
         mask_features = roi_heads.mask_pooler(

@@ -9,9 +9,10 @@ import torch
 from detectron2.data import MetadataCatalog
 
 import panfpn_d2
+from panfpn_lite.merge_settings import MergeSettings
+from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories
 from panfpn_lite.runtime.model import FORMAT_VERSION, INPUT_NAME, METADATA_FILE, MODEL_FILES, OUTPUT_NAMES
 
-from ..evaluation.panoptic_evaluation import dataset_categories
 from .onnx import OPSET_VERSION
 
 
@@ -45,23 +46,24 @@ def export_metadata(cfg, model, export_format: str) -> dict:
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
             "label_to_category": None if label_to_category is None else label_to_category.tolist(),
         },
-        "merge": {
-            "enabled": model.combine_enabled,
-            "overlap_thresh": model.combine_overlap_thresh,
-            "stuff_area_limit": model.combine_stuff_area_thresh,
-            "instances_score_thresh": model.combine_instances_score_thresh,
-        },
+        "merge": {"enabled": model.combine_enabled, **runtime_merge_settings(model.merge_settings).to_metadata()},
         "dataset": {
             "name": dataset.name,
             "categories": dataset_categories(dataset),
-            "thing_contiguous_to_dataset_id": sorted(
-                [c, d] for d, c in dataset.thing_dataset_id_to_contiguous_id.items()
-            ),
-            "stuff_contiguous_to_dataset_id": sorted(
-                [c, d] for d, c in dataset.stuff_dataset_id_to_contiguous_id.items()
-            ),
+            **DatasetCategoryIds.of_dataset(dataset).to_export(),
         },
     }
+
+
+def runtime_merge_settings(settings: MergeSettings) -> MergeSettings:
+    """``settings``, checked to be ones the runtime's numpy merge honours (one number each)."""
+    per_category = settings.per_category_fields()
+    if per_category:
+        raise ValueError(
+            f"export: the merge settings {list(per_category)} are per category ({settings}); panfpn-predict's "
+            "merge takes one number for each: set them to numbers to export"
+        )
+    return settings
 
 
 def write_metadata(metadata: dict, output_dir: str) -> str:

@@ -14,39 +14,22 @@ from detectron2.modeling.roi_heads import build_roi_heads
 from detectron2.structures import ImageList, Instances, ROIMasks
 from detectron2.utils.events import get_event_storage
 
+from panfpn_lite.merge_settings import MergeSettings
+
+from ..compat import BOX_ONLY_METHOD, box_detections
 from ..config import (
     LOSS_SCHEDULES,
     OUTPUTS,
     ROI_ALIGN_CPU_BACKWARDS,
     has_instance_branch,
     has_semantic_branch,
+    merge_settings,
     resolve_outputs,
     semantic_label_to_category,
     validate_config,
 )
-from .panoptic_merge import combine_semantic_and_instance_outputs
+from .panoptic_merge import confident_instances, merge_outputs
 from .roi_align import use_separable_roi_align_backward
-
-
-class PanopticMerging:
-    """The merge settings (``combine_overlap_thresh``, ``combine_stuff_area_thresh``,
-    ``combine_instances_score_thresh``) of a model that merges its outputs with :func:`panoptic_output`."""
-
-    def merge(self, result: Dict[str, object], semantic_label_to_category, instance_ids: Optional[List[int]] = None):
-        """:func:`panoptic_output` of one image's ``result``; ``instance_ids``, when given, are what
-        its thing segments' "instance_id" (indices into ``result["instances"]``) become."""
-        panoptic_seg, segments_info = panoptic_output(
-            result,
-            self.combine_overlap_thresh,
-            self.combine_stuff_area_thresh,
-            self.combine_instances_score_thresh,
-            semantic_label_to_category,
-        )
-        if instance_ids is not None:
-            for segment in segments_info:
-                if segment["isthing"]:
-                    segment["instance_id"] = instance_ids[segment["instance_id"]]
-        return panoptic_seg, segments_info
 
 
 class RawInference(NamedTuple):
@@ -59,7 +42,7 @@ class RawInference(NamedTuple):
 
 
 @META_ARCH_REGISTRY.register()
-class PanFPN(PanopticMerging, GeneralizedRCNN):
+class PanFPN(GeneralizedRCNN):
     """
     Panoptic FPN (Kirillov et al., CVPR 2019): one FPN feeds Mask R-CNN's RPN and ROI
     heads (the instance branch) and a light semantic branch; the training loss is
@@ -88,9 +71,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         loss_schedule: str = "combine",
         grouped_fpn: bool = False,
         combine_enabled: bool = True,
-        combine_overlap_thresh: float = 0.5,
-        combine_stuff_area_thresh: float = 4096,
-        combine_instances_score_thresh: float = 0.5,
+        merge_settings: MergeSettings = MergeSettings(),
         semantic_label_to_category: Optional[List[int]] = None,
         roi_align_cpu_backward: str = "torchvision",
         outputs: Tuple[str, ...] = OUTPUTS,
@@ -106,8 +87,8 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
                 (instance losses on even iterations, semantic on odd ones).
             grouped_fpn: the instance branch uses the first half of the FPN
                 channels, the semantic branch the second half.
-            combine_*: the panoptic merge (see ``combine_semantic_and_instance_outputs``);
-                no ``panoptic_seg`` output when combine_enabled is False.
+            combine_enabled: no ``panoptic_seg`` output when False.
+            merge_settings: the panoptic merge's thresholds (see :func:`.panoptic_merge.merge_outputs`).
             semantic_label_to_category: for each semantic label, the stuff category
                 id its panoptic segment gets, or -1 to discard its pixels.
             roi_align_cpu_backward: "separable" computes the ROI poolers' CPU backward on small
@@ -141,7 +122,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         self.sem_seg_head = sem_seg_head
         self.outputs = resolve_outputs(outputs, roi_heads is not None, sem_seg_head is not None, combine_enabled)
         if "instances" not in self.outputs and "panoptic_seg" in self.outputs and roi_heads is not None:
-            for method in ("_forward_box", "forward_with_given_boxes"):
+            for method in (BOX_ONLY_METHOD, "forward_with_given_boxes"):
                 if not callable(getattr(roi_heads, method, None)):
                     raise ValueError(
                         f"MODEL.PANFPN.OUTPUTS {self.outputs} runs the box and the mask head apart, which "
@@ -151,9 +132,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         self.loss_schedule = loss_schedule
         self.grouped_fpn = grouped_fpn
         self.combine_enabled = combine_enabled
-        self.combine_overlap_thresh = combine_overlap_thresh
-        self.combine_stuff_area_thresh = combine_stuff_area_thresh
-        self.combine_instances_score_thresh = combine_instances_score_thresh
+        self.merge_settings = merge_settings
         if semantic_label_to_category is not None:
             # not persistent: derived from the dataset, so checkpoints stay detectron2's
             self.register_buffer(
@@ -169,7 +148,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         instance_shape, semantic_shape = branch_input_shapes(backbone.output_shape(), cfg.MODEL.PANFPN.GROUPED_FPN)
         has_instances = has_instance_branch(cfg)
         has_semantic = has_semantic_branch(cfg)
-        combine = cfg.MODEL.PANOPTIC_FPN.COMBINE
         return {
             "backbone": backbone,
             "proposal_generator": build_proposal_generator(cfg, instance_shape) if has_instances else None,
@@ -182,10 +160,8 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             "instance_loss_weight": cfg.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT,
             "loss_schedule": cfg.MODEL.PANFPN.LOSS_SCHEDULE,
             "grouped_fpn": cfg.MODEL.PANFPN.GROUPED_FPN,
-            "combine_enabled": combine.ENABLED,
-            "combine_overlap_thresh": combine.OVERLAP_THRESH,
-            "combine_stuff_area_thresh": combine.STUFF_AREA_LIMIT,
-            "combine_instances_score_thresh": combine.INSTANCES_CONFIDENCE_THRESH,
+            "combine_enabled": cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
+            "merge_settings": merge_settings(cfg),
             "semantic_label_to_category": semantic_label_to_category(cfg),
             "roi_align_cpu_backward": cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD,
             "outputs": tuple(cfg.MODEL.PANFPN.OUTPUTS),
@@ -223,7 +199,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
         Returns:
             in training, a dict of losses; in inference, one dict per image with
             "sem_seg" and/or "instances" (the branches present) and "panoptic_seg" (things
-            only for Mask R-CNN alone, stuff only for Semantic FPN alone; see panoptic_output).
+            only for Mask R-CNN alone, stuff only for Semantic FPN alone; see merge_outputs).
         """
         if not self.training:
             return self.inference(batched_inputs)
@@ -284,7 +260,11 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
                 result["sem_seg"] = sem_seg_postprocess(raw.sem_seg_logits[i], image_size, height, width)
             if instances is not None:
                 result["instances"] = instances[i]
-            result = self.add_panoptic_output(result, None if instance_ids is None else instance_ids[i])
+            if "panoptic_seg" in self.outputs:
+                result["panoptic_seg"] = merge_outputs(
+                    result, self.merge_settings, self.semantic_label_to_category,
+                    None if instance_ids is None else instance_ids[i],
+                )
             processed_results.append({name: result[name] for name in self.outputs})
         return processed_results
 
@@ -306,7 +286,7 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             if "instances" in outputs:
                 detector_results, _ = self.roi_heads(images, instance_features, proposals, None)
             else:
-                detector_results = self.roi_heads._forward_box(instance_features, proposals)
+                detector_results = box_detections(self.roi_heads, instance_features, proposals)
         return RawInference(images, instance_features, detector_results, sem_seg_logits)
 
     def pasteable_instances(self, features, detections: List[Instances], output_sizes):
@@ -330,11 +310,9 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             # detector_postprocess rescales pred_boxes in place; the mask head needs them unscaled
             image_detections.input_boxes = image_detections.pred_boxes.clone()
             image_detections = detector_postprocess(image_detections, *output_size)
-            threshold = torch.as_tensor(self.combine_instances_score_thresh, device=image_detections.scores.device)
-            if threshold.dim() == 1:
-                threshold = threshold[image_detections.pred_classes]
-            # "not below", as the merge decides: a NaN score passes both
-            keep = (~(image_detections.scores < threshold)).nonzero().flatten()
+            keep = confident_instances(
+                image_detections.scores, image_detections.pred_classes, self.merge_settings.instances_confidence_thresh
+            ).nonzero().flatten()
             kept = image_detections[keep]
             for_mask_head.append(Instances(input_size, pred_boxes=kept.input_boxes, pred_classes=kept.pred_classes))
             kept.remove("input_boxes")
@@ -345,53 +323,6 @@ class PanFPN(PanopticMerging, GeneralizedRCNN):
             # the pasting of detector_postprocess, at its default mask threshold
             kept.pred_masks = ROIMasks(masks.pred_masks[:, 0]).to_bitmasks(kept.pred_boxes, *kept.image_size, 0.5).tensor
         return kept_per_image, kept_ids
-
-    def add_panoptic_output(
-        self, result: Dict[str, object], instance_ids: Optional[List[int]] = None
-    ) -> Dict[str, object]:
-        """``result`` (one image's "sem_seg" logits and/or "instances" at the output size) with the
-        merged "panoptic_seg" added when the outputs have it (of whichever branches exist);
-        ``instance_ids``: see :meth:`PanopticMerging.merge`."""
-        if "panoptic_seg" in self.outputs:
-            result["panoptic_seg"] = self.merge(result, self.semantic_label_to_category, instance_ids)
-        return result
-
-
-def panoptic_output(
-    result: Dict[str, object],
-    overlap_thresh: float,
-    stuff_area_thresh: float,
-    instances_score_thresh: float,
-    semantic_label_to_category: Optional[torch.Tensor],
-):
-    """The paper's merge of an image's ``result["instances"]`` and ``result["sem_seg"]`` (logits);
-    with only one of them, the same merge with the other side empty: Mask R-CNN alone gives a
-    panoptic map of things only, Semantic FPN alone one of stuff only (Table 2's lambda = 0 rows
-    are scored on those: PQ of things, PQ of stuff)."""
-    sem_seg, instances = result.get("sem_seg"), result.get("instances")
-    if sem_seg is None and instances is None:
-        raise ValueError("panoptic_output needs 'instances' or 'sem_seg' in the result")
-    if sem_seg is not None:
-        semantic = sem_seg.argmax(dim=0)
-    else:
-        # one label, discarded: no stuff segment
-        semantic = torch.zeros(instances.image_size, dtype=torch.long, device=instances.pred_masks.device)
-        semantic_label_to_category = [-1]
-    if instances is None:
-        instances = Instances(
-            tuple(semantic.shape),
-            scores=torch.zeros(0, device=semantic.device),
-            pred_classes=torch.zeros(0, dtype=torch.long, device=semantic.device),
-            pred_masks=torch.zeros((0, *semantic.shape), dtype=torch.bool, device=semantic.device),
-        )
-    return combine_semantic_and_instance_outputs(
-        instances,
-        semantic,
-        overlap_thresh,
-        stuff_area_thresh,
-        instances_score_thresh,
-        semantic_label_to_category=semantic_label_to_category,
-    )
 
 
 def check_image(image: torch.Tensor, channels: int, input_format: Optional[str], index: int) -> None:

@@ -1,17 +1,67 @@
 """The panoptic merge of Panoptic FPN (Kirillov et al., CVPR 2019, section 3.2).
 
-A drop-in, faster equivalent of detectron2's
-``detectron2.modeling.meta_arch.panoptic_fpn.combine_semantic_and_instance_outputs``
-with keyword options for what that function cannot express.
+:func:`merge_outputs` merges one image's model outputs with a model's :class:`MergeSettings`;
+:func:`combine_semantic_and_instance_outputs`, what it calls, is a drop-in, faster equivalent of
+detectron2's ``detectron2.modeling.meta_arch.panoptic_fpn.combine_semantic_and_instance_outputs``
+(same parameters) with keyword options for what that function cannot express.
 """
 from numbers import Integral, Real
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from detectron2.structures import Instances
 
-__all__ = ["combine_semantic_and_instance_outputs"]
+from panfpn_lite.merge_settings import MergeSettings
+
+__all__ = ["combine_semantic_and_instance_outputs", "confident_instances", "merge_outputs"]
 
 Threshold = Union[Real, torch.Tensor, Sequence[Real]]
+
+
+def merge_outputs(
+    result: Dict[str, object],
+    settings: MergeSettings,
+    semantic_label_to_category=None,
+    instance_ids: Optional[List[int]] = None,
+) -> Tuple[torch.Tensor, List[dict]]:
+    """The "panoptic_seg" of one image's outputs: the paper's merge of ``result["instances"]`` and
+    ``result["sem_seg"]`` (logits) at the output size. With only one of them, the same merge with
+    the other side empty: Mask R-CNN alone gives a panoptic map of things only, Semantic FPN alone
+    one of stuff only (Table 2's lambda = 0 rows are scored on those: PQ of things, PQ of stuff).
+
+    ``semantic_label_to_category``: see :func:`combine_semantic_and_instance_outputs`.
+    ``instance_ids``, when given, are what the thing segments' "instance_id" (indices into
+    ``result["instances"]``) become.
+    """
+    sem_seg, instances = result.get("sem_seg"), result.get("instances")
+    if sem_seg is None and instances is None:
+        raise ValueError("merge_outputs needs 'instances' or 'sem_seg' in the result")
+    if sem_seg is not None:
+        semantic = sem_seg.argmax(dim=0)
+    else:
+        # one label, discarded: no stuff segment
+        semantic = torch.zeros(instances.image_size, dtype=torch.long, device=instances.pred_masks.device)
+        semantic_label_to_category = [-1]
+    if instances is None:
+        instances = Instances(
+            tuple(semantic.shape),
+            scores=torch.zeros(0, device=semantic.device),
+            pred_classes=torch.zeros(0, dtype=torch.long, device=semantic.device),
+            pred_masks=torch.zeros((0, *semantic.shape), dtype=torch.bool, device=semantic.device),
+        )
+    panoptic_seg, segments_info = combine_semantic_and_instance_outputs(
+        instances,
+        semantic,
+        settings.overlap_thresh,
+        settings.stuff_area_limit,
+        settings.instances_confidence_thresh,
+        semantic_label_to_category=semantic_label_to_category,
+    )
+    if instance_ids is not None:
+        for segment in segments_info:
+            if segment["isthing"]:
+                segment["instance_id"] = instance_ids[segment["instance_id"]]
+    return panoptic_seg, segments_info
 
 
 def combine_semantic_and_instance_outputs(
@@ -146,7 +196,7 @@ def _paste_instances(
     order = torch.argsort(-scores).tolist()
     score_list = scores.tolist()
     class_list = classes.tolist()
-    candidates = _instances_passing_score(order, score_list, class_list, instances_score_thresh)
+    candidates = _instances_passing_score(order, scores, classes, instances_score_thresh)
     if not candidates:
         return []
 
@@ -192,34 +242,38 @@ def _paste_instances(
 
 def _instances_passing_score(
     order: List[int],
-    score_list: List[float],
-    class_list: List[int],
+    scores: torch.Tensor,
+    classes: torch.Tensor,
     instances_score_thresh: Threshold,
 ) -> List[int]:
     """Instances (indices, in pasting order) whose score reaches its threshold."""
-    threshold = _threshold_value(instances_score_thresh, "instances_score_thresh")
-    if not isinstance(threshold, list):
-        # The scores are sorted, so stopping at the first low one (as detectron2's
-        # `break`) equals skipping every low one, except for NaN scores sorted last.
-        passing = []
-        for instance in order:
-            if score_list[instance] < threshold:
-                break
-            passing.append(instance)
-        return passing
+    passing = confident_instances(scores, classes, instances_score_thresh).tolist()
+    if isinstance(_threshold_value(instances_score_thresh, "instances_score_thresh"), list):
+        return [instance for instance in order if passing[instance]]
+    # The scores are sorted, so stopping at the first low one (as detectron2's `break`) equals
+    # skipping every low one, except for NaN scores sorted last.
+    stop = next((position for position, instance in enumerate(order) if not passing[instance]), len(order))
+    return order[:stop]
 
-    if class_list and min(class_list) < 0:
-        raise ValueError(f"pred_classes contains negative class {min(class_list)}")
-    if class_list and max(class_list) >= len(threshold):
-        raise ValueError(
-            f"instances_score_thresh has {len(threshold)} per-class entries but "
-            f"pred_classes contains class {max(class_list)}"
-        )
-    return [
-        instance
-        for instance in order
-        if not score_list[instance] < threshold[class_list[instance]]
-    ]
+
+def confident_instances(scores: torch.Tensor, classes: torch.Tensor, instances_score_thresh: Threshold) -> torch.Tensor:
+    """(N,) bool: which instances are not below their confidence threshold (a number, or one per
+    thing class indexed by ``classes``); a NaN score is not below any. Compared in float64, as
+    detectron2 compares a score's Python float with the threshold."""
+    threshold = _threshold_value(instances_score_thresh, "instances_score_thresh")
+    if isinstance(threshold, list):
+        class_list = classes.tolist()
+        if class_list and min(class_list) < 0:
+            raise ValueError(f"pred_classes contains negative class {min(class_list)}")
+        if class_list and max(class_list) >= len(threshold):
+            raise ValueError(
+                f"instances_score_thresh has {len(threshold)} per-class entries but "
+                f"pred_classes contains class {max(class_list)}"
+            )
+    threshold = torch.as_tensor(threshold, dtype=torch.float64, device=scores.device)
+    if threshold.dim() == 1:
+        threshold = threshold[classes.long()]
+    return ~(scores.double() < threshold)
 
 
 def _mask_extents(

@@ -1,5 +1,4 @@
 """Panoptic test-time augmentation: Panoptic FPN run on several scales and flips of each image."""
-from contextlib import contextmanager
 from typing import Dict, List
 
 import torch
@@ -15,6 +14,7 @@ from detectron2.modeling.roi_heads.fast_rcnn import fast_rcnn_inference_single_i
 from detectron2.structures import Boxes, Instances
 
 from .meta_arch import PanFPN, RawInference
+from .panoptic_merge import merge_outputs
 
 # What the outputs can be mapped back through: boxes by coordinates, masks and logits by a flip.
 INVERTIBLE_TRANSFORMS = (ResizeTransform, HFlipTransform, NoOpTransform)
@@ -69,28 +69,16 @@ class PanFPNWithTTA(nn.Module):
         augmented = self.tta_mapper(input)
         transforms = [check_invertible(x.pop("transforms")) for x in augmented]
         # One image per call: with GroupNorm, padding an image to its batch's size would change its features.
-        with self.masks_off():
-            raws = [self.model.inference_raw([x]) for x in augmented]
+        # Boxes only ("instances" not asked for): masks are predicted for the merged boxes.
+        raws = [self.model.inference_raw([x], ("sem_seg", "panoptic_seg")) for x in augmented]
         result = {}
         if self.model.sem_seg_head is not None:
             result["sem_seg"] = average_semantic_logits(raws, transforms, output_size)
         if self.model.roi_heads is not None:
             result["instances"] = self.merge_instances(raws, transforms, output_size)
-        result = self.model.add_panoptic_output(result)
+        if "panoptic_seg" in self.model.outputs:
+            result["panoptic_seg"] = merge_outputs(result, self.model.merge_settings, self.model.semantic_label_to_category)
         return {name: result[name] for name in self.model.outputs}
-
-    @contextmanager
-    def masks_off(self):
-        """The first pass only needs boxes: masks are predicted for the merged ones."""
-        roi_heads = self.model.roi_heads
-        mask_on = getattr(roi_heads, "mask_on", False)
-        if mask_on:
-            roi_heads.mask_on = False
-        try:
-            yield
-        finally:
-            if mask_on:
-                roi_heads.mask_on = True
 
     def merge_instances(self, raws: List[RawInference], transforms: List[TransformList], output_size) -> Instances:
         boxes, scores, classes = [], [], []

@@ -15,8 +15,11 @@ from torch import nn
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 
-from ..config import TWO_NETWORKS_ARCH, has_instance_branch, has_semantic_branch, load_config, model_outputs
-from .meta_arch import PanFPN, PanopticMerging
+from ..config import (
+    TWO_NETWORKS_ARCH, has_instance_branch, has_semantic_branch, load_config, merge_settings, model_outputs,
+)
+from .meta_arch import PanFPN
+from .panoptic_merge import merge_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +77,10 @@ def build_branch_network(cfg, role: str) -> PanFPN:
 
 
 @META_ARCH_REGISTRY.register()
-class PanFPNTwoNetworks(PanopticMerging, nn.Module):
+class PanFPNTwoNetworks(nn.Module):
     """Two independently trained networks evaluated as one panoptic model (R50-FPNx2): the
     ``instances`` of a Mask R-CNN-alone PanFPN, the ``sem_seg`` of a Semantic-FPN-alone PanFPN,
-    and their ``panoptic_seg`` by the merge PanFPN uses (:func:`panoptic_output`), with the x2
+    and their ``panoptic_seg`` by the merge PanFPN uses (:func:`.panoptic_merge.merge_outputs`), with the x2
     config's MODEL.PANOPTIC_FPN.COMBINE settings. Inference only: train each network with its own
     config (MODEL.PANFPN.TWO_NETWORKS.{INSTANCE,SEMANTIC}_CONFIG)."""
 
@@ -85,11 +88,8 @@ class PanFPNTwoNetworks(PanopticMerging, nn.Module):
         super().__init__()
         self.instance_network = build_branch_network(cfg, "INSTANCE")
         self.semantic_network = build_branch_network(cfg, "SEMANTIC")
-        combine = cfg.MODEL.PANOPTIC_FPN.COMBINE
-        self.combine_enabled = combine.ENABLED
-        self.combine_overlap_thresh = combine.OVERLAP_THRESH
-        self.combine_stuff_area_thresh = combine.STUFF_AREA_LIMIT
-        self.combine_instances_score_thresh = combine.INSTANCES_CONFIDENCE_THRESH
+        self.combine_enabled = cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED
+        self.merge_settings = merge_settings(cfg)
         self.outputs = model_outputs(cfg)
 
     @property
@@ -110,6 +110,8 @@ class PanFPNTwoNetworks(PanopticMerging, nn.Module):
         for instance_result, semantic_result in zip(instance_results, semantic_results):
             result = {"sem_seg": semantic_result["sem_seg"], "instances": instance_result["instances"]}
             if "panoptic_seg" in self.outputs:
-                result["panoptic_seg"] = self.merge(result, self.semantic_network.semantic_label_to_category)
+                result["panoptic_seg"] = merge_outputs(
+                    result, self.merge_settings, self.semantic_network.semantic_label_to_category
+                )
             results.append({name: result[name] for name in self.outputs})
         return results

@@ -41,7 +41,7 @@ from tabulate import tabulate
 from torch import nn
 from torch.nn import functional as F
 
-from ..modeling import meta_arch
+from ..modeling import meta_arch, panoptic_merge
 from ..modeling.lazy_parts import RESNET_BLOCKS_PER_STAGE as RESNET_BLOCKS
 from ..modeling.lazy_parts import RESNET_STAGES as STAGE_NAMES
 from ..config import load_config
@@ -127,7 +127,7 @@ def merge_seconds(model: meta_arch.PanFPN, image: torch.Tensor) -> Optional[tupl
     """(seconds, instances in, segments out) of the panoptic merge of the model's prediction, or None."""
     if not model.combine_enabled or model.roi_heads is None or model.sem_seg_head is None:
         return None
-    timer = ComponentTimer({}, {MERGE: (meta_arch, "combine_semantic_and_instance_outputs")})
+    timer = ComponentTimer({}, {MERGE: (panoptic_merge, "combine_semantic_and_instance_outputs")})
     with torch.no_grad(), timer:
         model.inference([{"image": image}])  # warm-up
         timer.reset()
@@ -230,7 +230,7 @@ class DilatedNet(nn.Module):
     def __init__(self, encoder: ResNet, head_channels: int, num_classes: int, norm: str):
         super().__init__()
         self.encoder = encoder
-        (feature,) = encoder._out_features
+        (feature,) = encoder.output_shape()
         self.feature = feature
         self.head = nn.Sequential(
             conv_norm_relu(encoder.output_shape()[feature].channels, head_channels, 3, norm),

@@ -34,13 +34,12 @@ from detectron2.utils.logger import setup_logger
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, Visualizer
 
-from panfpn_lite.panoptic_format import DatasetCategoryIds
-from panfpn_lite.prediction_writer import PanopticPredictionWriter, prediction_annotation
+from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories
+from panfpn_lite.prediction_writer import PanopticPredictionWriter, image_record
 from panfpn_lite.runtime.inputs import image_paths
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 from ..config import load_config, model_outputs, semantic_layout
-from ..evaluation.panoptic_evaluation import dataset_categories
 from .cli import add_config_arguments
 
 logger = logging.getLogger(__name__)
@@ -63,15 +62,6 @@ def semantic_label_metadata(metadata, layout: SemanticLabelLayout) -> Metadata:
         stuff_classes=layout.class_names,
         stuff_colors=layout.colors,
     )
-
-
-def panoptic_annotation(id_map: np.ndarray, segments_info: List[dict], metadata, image_id: str) -> dict:
-    """The COCO panoptic annotation of a prediction (dataset category ids; empty segments left out)."""
-    dataset_ids = DatasetCategoryIds(
-        metadata.thing_dataset_id_to_contiguous_id, metadata.stuff_dataset_id_to_contiguous_id, metadata.name
-    )
-    segments = [dict(s, category_id=dataset_ids.of_segment(s, image_id)) for s in segments_info]
-    return prediction_annotation(id_map, segments, image_id)
 
 
 def drawn_outputs(cfg) -> Tuple[str, ...]:
@@ -149,7 +139,7 @@ class PanopticDemo:
     def run_on_images(self, paths: Sequence[str], output_dir: str, write_panoptic: bool = False) -> List[str]:
         """Write the overlay of each image to ``output_dir``; return the files written."""
         os.makedirs(output_dir, exist_ok=True)
-        writer = PanopticPredictionWriter(output_dir) if write_panoptic else None
+        writer = PanopticPredictionWriter(output_dir, DatasetCategoryIds.of_dataset(self.metadata)) if write_panoptic else None
         written, images, annotations = [], [], []
         for path in tqdm.tqdm(paths, desc="images", unit="image", disable=len(paths) < 2):
             image_bgr = read_image(path, format="BGR")
@@ -166,12 +156,10 @@ class PanopticDemo:
                         "MODEL.PANOPTIC_FPN.COMBINE.ENABLED True)"
                     )
                 image_id = os.path.splitext(os.path.basename(path))[0]
-                id_map = predictions["panoptic_seg"][0].numpy().astype(np.int64)
-                annotation = panoptic_annotation(id_map, predictions["panoptic_seg"][1], self.metadata, image_id)
-                written.append(writer.write_png(id_map, annotation["file_name"]))
-                annotations.append(annotation)
-                height, width = id_map.shape
-                images.append({"id": image_id, "file_name": os.path.basename(path), "height": height, "width": width})
+                id_map, segments_info = predictions["panoptic_seg"]
+                annotations.append(writer.write_prediction(image_id, id_map.numpy(), segments_info))
+                written.append(writer.png_path(annotations[-1]))
+                images.append(image_record(image_id, os.path.basename(path), id_map))
         if write_panoptic:
             written.append(writer.write_json(images, annotations, dataset_categories(self.metadata)))
         return written

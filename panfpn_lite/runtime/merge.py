@@ -1,9 +1,11 @@
 """The panoptic merge of Panoptic FPN in numpy, with the rules of the torch merge
 (``panfpn_d2.modeling.panoptic_merge.combine_semantic_and_instance_outputs``) for a single
-score threshold and a single stuff area limit."""
+confidence threshold and a single stuff area limit."""
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..merge_settings import MergeSettings
 
 
 def merge_panoptic(
@@ -11,20 +13,21 @@ def merge_panoptic(
     classes: np.ndarray,
     masks: np.ndarray,
     semantic: np.ndarray,
-    overlap_threshold: float,
-    stuff_area_thresh: float,
-    instances_score_thresh: float,
+    settings: MergeSettings,
     semantic_label_to_category: Optional[Sequence[int]] = None,
 ) -> Tuple[np.ndarray, List[dict]]:
     """(panoptic id map (H, W) int32, segments_info), as the torch merge returns them.
 
-    Instances by decreasing score, stopping at the first below ``instances_score_thresh``; an
+    Instances by decreasing score, stopping at the first below ``instances_confidence_thresh``; an
     empty mask is skipped without an id; an instance whose already-claimed share of its mask is
-    greater than ``overlap_threshold`` is skipped, otherwise it claims its free pixels. Then one
+    greater than ``overlap_thresh`` is skipped, otherwise it claims its free pixels. Then one
     stuff segment per semantic label present, in label order, from its unclaimed pixels, kept
-    when that area is at least ``stuff_area_thresh`` and the label maps to a category (-1
+    when that area is at least ``stuff_area_limit`` and the label maps to a category (-1
     discards it; None means label 0 discarded, identity otherwise).
     """
+    per_category = settings.per_category_fields()
+    if per_category:
+        raise ValueError(f"the numpy merge takes one number for each setting, got per-category {list(per_category)}")
     panoptic = np.zeros(semantic.shape, dtype=np.int32)
     if semantic.size == 0:
         return panoptic, []
@@ -33,7 +36,7 @@ def merge_panoptic(
     score_list = [float(s) for s in scores]
     segments = []
     for instance in np.argsort(-np.asarray(scores), kind="stable"):
-        if score_list[instance] < instances_score_thresh:
+        if score_list[instance] < settings.instances_confidence_thresh:
             break
         mask = masks[instance]
         mask_area = int(np.count_nonzero(mask))
@@ -41,7 +44,7 @@ def merge_panoptic(
             continue
         free = mask & (panoptic == 0)
         free_area = int(np.count_nonzero(free))
-        if (mask_area - free_area) / mask_area > overlap_threshold:
+        if (mask_area - free_area) / mask_area > settings.overlap_thresh:
             continue
         segment_id = len(segments) + 1
         panoptic[free] = segment_id
@@ -72,7 +75,7 @@ def merge_panoptic(
     unclaimed_areas = np.bincount(labels[unclaimed], minlength=num_labels)
     for label in np.flatnonzero(present):
         area = int(unclaimed_areas[label])
-        if categories[label] < 0 or area < stuff_area_thresh:
+        if categories[label] < 0 or area < settings.stuff_area_limit:
             continue
         segment_id = len(segments) + 1
         panoptic[unclaimed & (labels == label)] = segment_id

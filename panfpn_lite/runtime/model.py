@@ -9,7 +9,11 @@ from typing import Dict, Optional
 
 import numpy as np
 
-FORMAT_VERSION = 1
+from ..merge_settings import MergeSettings
+
+# 2: "merge" holds MergeSettings' field names (overlap_thresh, stuff_area_limit,
+# instances_confidence_thresh); 1 spelled the confidence threshold instances_score_thresh.
+FORMAT_VERSION = 2
 METADATA_FILE = "panfpn_export.json"
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
 INPUT_NAME = "image"
@@ -44,6 +48,10 @@ def load_metadata(model_dir: str) -> dict:
     missing = [key for key in METADATA_KEYS if key not in metadata]
     if missing:
         raise ModelFileError(f"{path}: missing keys {missing}")
+    try:
+        MergeSettings.from_metadata(metadata["merge"], path)
+    except ValueError as e:
+        raise ModelFileError(str(e)) from None
     return metadata
 
 

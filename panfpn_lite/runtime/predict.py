@@ -10,13 +10,15 @@ predicted before anything is written, so an error leaves OUT as it was.
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
+from ..merge_settings import MergeSettings
+from ..panoptic_format import DatasetCategoryIds
 from .inputs import image_paths
 from .merge import merge_panoptic
-from .model import OnnxPanFPN
+from .model import METADATA_FILE, OnnxPanFPN
 from .postprocess import paste_masks, rescale_boxes, semantic_labels
 from .preprocess import read_image, resize_for_model
 from .writer import write_panoptic_predictions
@@ -28,10 +30,11 @@ class PanopticPredictor:
     def __init__(self, model: OnnxPanFPN):
         self.model = model
         self.metadata = model.metadata
+        self.merge_settings = MergeSettings.from_metadata(self.metadata["merge"], METADATA_FILE)
 
     def predict(self, image: np.ndarray):
         """The panoptic prediction for one (H, W, 3) uint8 image in the model's input format, at its size."""
-        input_meta, merge = self.metadata["input"], self.metadata["merge"]
+        input_meta = self.metadata["input"]
         model_input = resize_for_model(image, input_meta["min_size_test"], input_meta["max_size_test"])
         outputs = self.model.run(model_input)
         resized_hw, output_hw = model_input.shape[1:], image.shape[:2]
@@ -47,20 +50,9 @@ class PanopticPredictor:
             outputs["classes"][nonempty],
             masks,
             semantic,
-            merge["overlap_thresh"],
-            merge["stuff_area_limit"],
-            merge["instances_score_thresh"],
+            self.merge_settings,
             self.metadata["semantic"]["label_to_category"],
         )
-
-    def dataset_segments(self, segments: List[dict]) -> List[dict]:
-        """The segments with dataset category ids instead of contiguous ones."""
-        dataset = self.metadata["dataset"]
-        to_dataset_id = {
-            True: dict(dataset["thing_contiguous_to_dataset_id"]),
-            False: dict(dataset["stuff_contiguous_to_dataset_id"]),
-        }
-        return [dict(s, category_id=to_dataset_id[s["isthing"]][s["category_id"]]) for s in segments]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -90,10 +82,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "image_id": image_id,
                     "file_name": os.path.basename(path),
                     "id_map": id_map,
-                    "segments": predictor.dataset_segments(segments),
+                    "segments": segments,
                 }
             )
-        written = write_panoptic_predictions(args.output, predictions, predictor.metadata["dataset"]["categories"])
+        dataset = predictor.metadata["dataset"]
+        written = write_panoptic_predictions(
+            args.output, predictions, dataset["categories"], DatasetCategoryIds.from_export(dataset)
+        )
     except (ValueError, OSError) as e:  # ModelFileError and ImageReadError are ValueErrors
         parser.exit(1, f"panfpn-predict: error: {e}\n")
     print(f"wrote {len(written)} files to {args.output}")

@@ -5,28 +5,26 @@ import shutil
 import tempfile
 from typing import List
 
-import numpy as np
+from ..panoptic_format import DatasetCategoryIds
+from ..prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON, PanopticPredictionWriter, image_record
 
-from ..prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON, PanopticPredictionWriter, prediction_annotation
 
-
-def write_panoptic_predictions(output_dir: str, predictions: List[dict], categories: List[dict]) -> List[str]:
+def write_panoptic_predictions(
+    output_dir: str, predictions: List[dict], categories: List[dict], category_ids: DatasetCategoryIds
+) -> List[str]:
     """Write the predictions, each ``{"image_id", "file_name" (of the input image), "id_map",
-    "segments"}`` (dataset category ids), as COCO panoptic files; return the files written, the JSON last."""
+    "segments"}`` (contiguous category ids, mapped by ``category_ids``), as COCO panoptic files;
+    return the files written, the JSON last."""
     os.makedirs(output_dir, exist_ok=True)
     staging_dir = tempfile.mkdtemp(prefix=".panfpn-predict-", dir=output_dir)
     try:
-        staging = PanopticPredictionWriter(staging_dir)
+        staging = PanopticPredictionWriter(staging_dir, category_ids)
         images, annotations = [], []
         for prediction in predictions:
-            id_map = np.asarray(prediction["id_map"], dtype=np.int64)
-            annotation = prediction_annotation(id_map, prediction["segments"], prediction["image_id"])
-            staging.write_png(id_map, annotation["file_name"])
-            annotations.append(annotation)
-            height, width = id_map.shape
-            images.append(
-                {"id": prediction["image_id"], "file_name": prediction["file_name"], "height": height, "width": width}
+            annotations.append(
+                staging.write_prediction(prediction["image_id"], prediction["id_map"], prediction["segments"])
             )
+            images.append(image_record(prediction["image_id"], prediction["file_name"], prediction["id_map"]))
         staging.write_json(images, annotations, categories)
 
         png_dir = os.path.join(output_dir, PNG_SUBDIR)
@@ -34,7 +32,7 @@ def write_panoptic_predictions(output_dir: str, predictions: List[dict], categor
         written = []
         for annotation in annotations:
             path = os.path.join(png_dir, annotation["file_name"])
-            os.replace(os.path.join(staging.png_dir, annotation["file_name"]), path)
+            os.replace(staging.png_path(annotation), path)
             written.append(path)
         json_path = os.path.join(output_dir, PREDICTIONS_JSON)
         os.replace(staging.json_path, json_path)

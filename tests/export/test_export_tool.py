@@ -4,8 +4,11 @@ import json
 import pytest
 from detectron2.modeling import build_model
 
+from panfpn_d2.config import load_config
 from panfpn_d2.export.graph import PanFPNExportGraph
+from panfpn_d2.export.metadata import export_metadata
 from panfpn_d2.tools.export import main
+from panfpn_lite.merge_settings import MergeSettings
 from panfpn_lite.runtime.model import FORMAT_VERSION, METADATA_FILE, load_metadata
 
 from tests.support.configs import tiny_cfg
@@ -42,3 +45,14 @@ def test_export_command_writes_model_and_metadata(tmp_path):
 def test_models_the_runtime_cannot_use_are_refused(opts, message):
     with pytest.raises(ValueError, match=message):
         PanFPNExportGraph(build_model(tiny_cfg("Base-PanFPN.yaml", *opts)))
+
+
+def test_merge_settings_the_runtime_cannot_honour_are_refused():
+    cfg = load_config(str(TOY_CONFIG), ["MODEL.WEIGHTS", ""])
+    model = build_model(cfg)
+    assert export_metadata(cfg, model, "onnx")["merge"] == {
+        "enabled": True, "overlap_thresh": 0.5, "stuff_area_limit": 64, "instances_confidence_thresh": 0.4
+    }
+    model.merge_settings = MergeSettings(stuff_area_limit=[64, 32, 16, 8])  # per stuff category: torch only
+    with pytest.raises(ValueError, match=r"export: the merge settings \['stuff_area_limit'\] are per category"):
+        export_metadata(cfg, model, "onnx")

@@ -68,6 +68,25 @@ def older_metadata(model_dir: Path):
     return path
 
 
+def version_one_metadata(model_dir: Path):
+    """An export of format_version 1, whose "merge" spelled the confidence threshold instances_score_thresh."""
+    path = model_dir / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    merge = dict(metadata["merge"])
+    merge["instances_score_thresh"] = merge.pop("instances_confidence_thresh")
+    path.write_text(json.dumps(dict(metadata, format_version=1, merge=merge)))
+    return path
+
+
+def wrong_merge_key(model_dir: Path):
+    path = model_dir / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    merge = dict(metadata["merge"])
+    del merge["overlap_thresh"]
+    path.write_text(json.dumps(dict(metadata, merge=merge)))
+    return path
+
+
 def remove_metadata(model_dir: Path):
     path = model_dir / METADATA_FILE
     path.unlink()
@@ -80,6 +99,8 @@ def remove_metadata(model_dir: Path):
         (remove_model_file, "no such file"),
         (break_model_file, "not a loadable ONNX model"),
         (older_metadata, "format_version 0"),
+        (version_one_metadata, "format_version 1, but this runtime reads format_version 2; export the model again"),
+        (wrong_merge_key, "\"merge\" lacks ['overlap_thresh']"),
         (remove_metadata, "no such file"),
     ],
 )

@@ -7,6 +7,7 @@ from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
 
 from panfpn_d2 import PanFPN
+from panfpn_lite.merge_settings import MergeSettings
 from tests.support.configs import tiny_cfg
 from tests.support.training import make_training_inputs
 from panfpn_d2.tools.random_weights import make_random_model_detect
@@ -131,8 +132,7 @@ def test_merge_thresholds_come_from_config():
             "MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH", 0.7,
         )
     )
-    assert (model.combine_overlap_thresh, model.combine_stuff_area_thresh, model.combine_instances_score_thresh) == (
-        0.3, 123, 0.7)
+    assert model.merge_settings == MergeSettings(overlap_thresh=0.3, stuff_area_limit=123, instances_confidence_thresh=0.7)
     assert model.semantic_label_to_category.tolist() == [-1] + list(range(1, 54))
 
 

@@ -53,7 +53,7 @@ def boxes_through_mask_head(model, model_input):
 def check_same_panoptic(full, models, model_input):
     expected, full_count = boxes_through_mask_head(full, model_input)
     scores = expected["instances"].scores
-    confident = int((scores >= full.combine_instances_score_thresh).sum())
+    confident = int((scores >= full.merge_settings.instances_confidence_thresh).sum())
     assert full_count == len(scores) and 0 < confident < len(scores) / 2, "a fifth of the detections should be confident"
     for outputs, model in models.items():
         actual, count = boxes_through_mask_head(model, model_input)

@@ -11,7 +11,8 @@ from detectron2.modeling import build_model
 from panfpn_d2.data.toy import generate_toy_dataset
 from panfpn_d2.engine import Trainer
 from panfpn_d2.evaluation import PanFPNPanopticEvaluator
-from panfpn_d2.modeling.meta_arch import panoptic_output
+from panfpn_d2.modeling.panoptic_merge import merge_outputs
+from panfpn_lite.merge_settings import MergeSettings
 from panfpn_d2.modeling.two_networks import PanFPNTwoNetworks, resolve_config_path
 
 from tests.support.configs import toy_cfg
@@ -132,8 +133,9 @@ def test_x2_outputs_equal_the_two_networks_merged_by_hand(trained):
         (instance_result,) = instance_model(inputs)
         (semantic_result,) = semantic_model(inputs)
     expected = {"sem_seg": semantic_result["sem_seg"], "instances": instance_result["instances"]}
-    expected["panoptic_seg"] = panoptic_output(
-        expected, combine.OVERLAP_THRESH, combine.STUFF_AREA_LIMIT, combine.INSTANCES_CONFIDENCE_THRESH,
+    expected["panoptic_seg"] = merge_outputs(
+        expected,
+        MergeSettings(combine.OVERLAP_THRESH, combine.STUFF_AREA_LIMIT, combine.INSTANCES_CONFIDENCE_THRESH),
         semantic_model.semantic_label_to_category,
     )
     assert torch.equal(actual["sem_seg"], expected["sem_seg"])
