@@ -106,6 +106,7 @@ def test_unreadable_image_is_named_skipped_and_the_others_written(trained_toy, t
     assert main(["--model", str(toy_onnx), "--input", str(images[0]), str(corrupted), str(images[1]),
                  "--output", str(output)]) == 1
     error = capsys.readouterr().err
+    assert "panfpn-predict: 3/3 images, " in error and " images/s, 1 failed" in error  # the progress line
     failures = error[error.index("1 of 3 images failed:"):]
     assert str(corrupted) in failures and "not a readable image" in failures
     predictions = json.loads((output / PREDICTIONS_JSON).read_text())
