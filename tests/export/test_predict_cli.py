@@ -176,3 +176,14 @@ def test_auto_precision_prints_its_choice(trained_toy, toy_onnx, tmp_path, capsy
     assert main(["--model", str(toy_onnx), "--input", str(images[0]), "--output", str(tmp_path / "out"),
                  "--backend", "openvino", "--precision", "auto"]) == 0
     assert "openvino, fp32 (auto: the model is not quantized and this CPU has no bf16 units" in capsys.readouterr().err
+
+
+def test_missing_backend_names_its_extra(trained_toy, toy_onnx, tmp_path, capsys, monkeypatch):
+    _, images = trained_toy
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(toy_onnx), "--input", str(images[0]), "--output", str(tmp_path / "out"),
+              "--backend", "openvino"])
+    assert exit_info.value.code == 1
+    assert "pip install 'panfpn_d2[openvino]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
