@@ -56,6 +56,9 @@ setup(
         # panfpn-predict alone: `pip install --no-deps .` then these and numpy, Pillow (docs/deployment.md).
         # 1.19 is the first built for numpy 2; 1.32 checked with numpy 1.23.5 and 2.4.6.
         "runtime": ["onnxruntime>=1.19"],
+        # panfpn-predict --backend openvino. 2026.4 requires numpy>=1.16.6,<2.6 (both routes' numpy);
+        # checked with numpy 1.23.5 and 2.4.6.
+        "openvino": ["openvino>=2026.4,<2027"],
         # torch.onnx.export imports onnx. 1.17 checked with numpy 1.23.5 and 2.4.6; 1.23 (through
         # ml_dtypes 0.6) fails to import with numpy 1.23.
         "export": ["onnx>=1.17,<1.18"],

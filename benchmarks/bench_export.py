@@ -91,20 +91,31 @@ def get_parser():
     )
 
 
-def main(argv=None):
-    args = get_parser().parse_args(argv)
+def config_overrides(args):
+    """The config overrides of ``args``; with --quick also the smoke test's sizes, set on ``args``."""
     opts = list(args.opts)
     if args.quick:
         args.short_side, args.max_size, args.repeats, args.generated_images = 128, 213, 1, 1
         opts = QUICK_OPTS + opts
+    return opts
+
+
+def random_weights_cfg(args, opts, work_dir, *extra_opts):
+    """The benchmarked config: CPU, the test size of ``args``, weights ``work_dir/random_weights.pth``."""
+    return load_config(args.config_file, [
+        "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", str(Path(work_dir) / "random_weights.pth"),
+        "DATASETS.TRAIN", "()", "DATASETS.TEST", "('panfpn_coco_2017_val',)",
+        "INPUT.MIN_SIZE_TEST", args.short_side, "INPUT.MAX_SIZE_TEST", args.max_size, *opts, *extra_opts,
+    ])
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    opts = config_overrides(args)
     torch.set_num_threads(args.threads)
     images = load_images(args.generated_images, args.seed)
     with tempfile.TemporaryDirectory() as work_dir:
-        cfg = load_config(args.config_file, [
-            "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", str(Path(work_dir) / "random_weights.pth"),
-            "DATASETS.TRAIN", "()", "DATASETS.TEST", "('panfpn_coco_2017_val',)",
-            "INPUT.MIN_SIZE_TEST", args.short_side, "INPUT.MAX_SIZE_TEST", args.max_size, *opts,
-        ])
+        cfg = random_weights_cfg(args, opts, work_dir)
         predictors = build_predictors(cfg, Path(work_dir), args.threads, args.seed)
         medians, predictions = time_predictors(predictors, images, args.repeats)
 

@@ -83,7 +83,12 @@ class PanopticPredictionWriter:
         compact_map, annotation = prediction_annotation(
             id_map, segments, image_id, png_name or f"{image_id}.png", self.category_ids
         )
-        write_panoptic_png(compact_map, self.png_path(annotation))
+        # Written under a temporary name and renamed: a PNG in place is always whole (a re-run of
+        # panfpn-predict trusts the PNGs it finds).
+        path = self.png_path(annotation)
+        partial = os.path.join(self.png_dir, f".partial-{annotation['file_name']}")
+        write_panoptic_png(compact_map, partial)
+        os.replace(partial, path)
         return annotation
 
     def png_path(self, annotation: dict) -> str:

@@ -24,7 +24,7 @@ CITYSCAPES_VERSION=2.3.0
 if "$PY" - "$ROOT" <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as md, importlib.util, sys, pathlib
 # found, not imported: importing torch and detectron2 here would add seconds to every `make toy`
-names = ("detectron2", "torch", "hotcoco", "panopticapi", "cityscapesscripts", "cv2", "onnx", "onnxruntime", "pytest", "panfpn_d2")
+names = ("detectron2", "torch", "hotcoco", "panopticapi", "cityscapesscripts", "cv2", "onnx", "onnxruntime", "openvino", "pytest", "panfpn_d2")
 specs = {name: importlib.util.find_spec(name) for name in names}
 assert all(specs.values())
 assert md.version("hotcoco") == "1.3.0"
@@ -81,7 +81,7 @@ fi
 # The plugin with what it declares (setup.py): on the source route pip adds only what is
 # missing and leaves the user's numpy, Pillow, torch and detectron2 as they are; on the registry
 # route the constraints keep detectron2 v0.6's pins.
-EXTRAS=test,runtime,export
+EXTRAS=test,runtime,export,openvino
 "$PY" -c "import cv2" 2>/dev/null || EXTRAS="$EXTRAS,demo"  # any opencv build the user has will do
 echo "setup: installing panfpn_d2[$EXTRAS], panopticapi and cityscapesscripts"
 "${PIP[@]}" ${CONSTRAINTS:+-c "$CONSTRAINTS"} --no-build-isolation -e "$ROOT[$EXTRAS]"

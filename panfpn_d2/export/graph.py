@@ -5,7 +5,10 @@ Where the graph is cut, and why:
 * In: the image already resized to the test size, as (3, H, W) float32 in INPUT.FORMAT channel
   order, any H and W. Resizing stays on the host because detectron2 resizes uint8 images with
   Pillow, which no graph op reproduces; normalization and padding to the backbone's size
-  divisibility are in the graph.
+  divisibility are in the graph. The padding is computed as ``(-size) mod divisibility``, not
+  with detectron2's ``ImageList.from_tensors`` ``(size + d - 1) // d * d``: OpenVINO's shape
+  inference folds that floor division followed by the product away and pads by d - 1, which
+  fails at the FPN's top-down ``Add``; both give the same padded size and zeros.
 * Out: the detector's final instances -- boxes in input-image coordinates, scores, classes after
   the score threshold, per-class NMS and the per-image top k (ONNX NonMaxSuppression and TopK
   express these, variable N included) -- with the (N, M, M) mask probabilities of each
@@ -16,11 +19,14 @@ Where the graph is cut, and why:
   semantic upsampling, crop and resize to the original size, and the panoptic merge.
 """
 import torch
+from detectron2.layers.wrappers import shapes_to_tensor
 from detectron2.modeling.roi_heads import StandardROIHeads
+from detectron2.structures import ImageList
 from torch import nn
+from torch.nn import functional as F
 
 from ..compat import box_detections
-from ..modeling.meta_arch import PanFPN
+from ..modeling.meta_arch import PanFPN, check_image
 
 
 class PanFPNExportGraph(nn.Module):
@@ -46,11 +52,29 @@ class PanFPNExportGraph(nn.Module):
             )
         if not model.roi_heads.mask_on:
             raise ValueError("export needs the mask head: MODEL.MASK_ON must be True")
+        # detectron2 main's backbones may also pad to a square (their padding_constraints).
+        square_size = getattr(model.backbone, "padding_constraints", {}).get("square_size", 0)
+        if square_size:
+            raise ValueError(f"export pads to the size divisibility only; the backbone pads to a square of {square_size}")
         self.model = model.eval()
+
+    def preprocess_image(self, image: torch.Tensor) -> ImageList:
+        """The model's ``preprocess_image`` for one image (normalize, zero-pad to the backbone's size
+        divisibility), with the padding written so that every runtime's shape inference follows it
+        (see the module docstring)."""
+        model = self.model
+        check_image(image, len(model.pixel_mean), model.input_format, 0)
+        normalized = (image - model.pixel_mean) / model.pixel_std
+        size = shapes_to_tensor(normalized.shape[-2:])  # traced as the input's dynamic size
+        padding = torch.remainder(-size, max(model.backbone.size_divisibility, 1))
+        padded = F.pad(normalized, [0, padding[1], 0, padding[0]], value=0.0)
+        # Sizes as detectron2 keeps them: a tensor while tracing (dynamic), ints otherwise.
+        image_size = size if torch.jit.is_tracing() else tuple(normalized.shape[-2:])
+        return ImageList(padded.unsqueeze(0), [image_size])
 
     def forward(self, image: torch.Tensor):
         model = self.model
-        images = model.preprocess_image([{"image": image}])
+        images = self.preprocess_image(image)
         instance_features, semantic_features = model.split_features(model.backbone(images.tensor))
         semantic_logits = model.sem_seg_head.layers(semantic_features)
         proposals, _ = model.proposal_generator(images, instance_features, None)

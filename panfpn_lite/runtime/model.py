@@ -1,15 +1,19 @@
-"""The export's files as the runtime reads them: the metadata file and the ONNX model.
+"""The export's files as the runtime reads them: the metadata file and the ONNX model, run by
+ONNX Runtime or OpenVINO.
 
 The metadata schema is defined here, on the torch-free side, and written by
 ``panfpn_d2.export.metadata``; ``FORMAT_VERSION`` changes whenever its meaning does.
 """
+import importlib
 import json
+import mmap
 import os
-from typing import Dict, Optional
+from typing import AbstractSet, Dict, Optional
 
 import numpy as np
 
 from ..merge_settings import MergeSettings
+from .precision import choose_precision, cpu_flags
 
 # 2: "merge" holds MergeSettings' field names (overlap_thresh, stuff_area_limit,
 # instances_confidence_thresh); 1 spelled the confidence threshold instances_score_thresh.
@@ -55,22 +59,63 @@ def load_metadata(model_dir: str) -> dict:
     return metadata
 
 
+def model_file(model_dir: str, metadata: dict) -> str:
+    """The path of the checked ONNX model file that ``metadata`` (of ``model_dir``) names."""
+    if metadata["format"] != "onnx":
+        raise ModelFileError(
+            f"{os.path.join(model_dir, METADATA_FILE)}: describes a {metadata['format']!r} export; "
+            "panfpn-predict runs ONNX exports (--format onnx)"
+        )
+    path = os.path.join(model_dir, metadata["model_file"])
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such file (named by {METADATA_FILE})")
+    return path
+
+
+# Operators only a quantized ONNX model has (ONNX Runtime's QDQ and QOperator formats).
+QUANTIZED_OPERATORS = (b"QuantizeLinear", b"QLinearConv", b"ConvInteger", b"MatMulInteger")
+
+
+def is_quantized(model_path: str) -> bool:
+    """Whether the ONNX file has quantized operators. Its node types are plain strings in the
+    protobuf, so a byte search finds them without the onnx package."""
+    if os.path.getsize(model_path) == 0:
+        return False
+    with open(model_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return any(data.find(name) >= 0 for name in QUANTIZED_OPERATORS)
+
+
+def import_backend(module: str, extra: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"{module} is not installed ({e}); pip install 'panfpn_d2[{extra}]'") from e
+
+
+def check_outputs(model_path: str, names) -> None:
+    """``names``: each output's name, or its set of names (OpenVINO gives a tensor all the names
+    it has in the graph)."""
+    names = tuple(names)
+    if not all(expected == name or expected in name for expected, name in zip(OUTPUT_NAMES, names)):
+        raise ModelFileError(f"{model_path}: outputs {names}, expected {OUTPUT_NAMES}")
+
+
 class OnnxPanFPN:
-    """An exported PanFPN in an ONNX Runtime session: ``run(image)`` -> the graph's outputs by name."""
+    """An exported PanFPN in an ONNX Runtime session: ``run(image)`` -> the graph's outputs by name.
 
-    def __init__(self, model_dir: str, num_threads: Optional[int] = None):
+    ``precision`` fp32 or int8 (a quantized model file); ONNX Runtime has no bf16 CPU path.
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(self, model_dir: str, num_threads: Optional[int] = None, precision: str = "fp32"):
         # Imported here so that reading metadata does not need onnxruntime.
-        import onnxruntime
-
+        onnxruntime = import_backend("onnxruntime", "runtime")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"precision {precision!r}: ONNX Runtime runs the graph in fp32 or int8")
         self.metadata = load_metadata(model_dir)
-        if self.metadata["format"] != "onnx":
-            raise ModelFileError(
-                f"{os.path.join(model_dir, METADATA_FILE)}: describes a {self.metadata['format']!r} export; "
-                "panfpn-predict runs ONNX exports (--format onnx)"
-            )
-        self.model_path = os.path.join(model_dir, self.metadata["model_file"])
-        if not os.path.isfile(self.model_path):
-            raise ModelFileError(f"{self.model_path}: no such file (named by {METADATA_FILE})")
+        self.model_path = model_file(model_dir, self.metadata)
+        self.precision = precision
         options = onnxruntime.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
@@ -83,11 +128,61 @@ class OnnxPanFPN:
             )
         except Exception as e:  # onnxruntime raises its own exception types, not exported by name
             raise ModelFileError(f"{self.model_path}: not a loadable ONNX model ({e})") from e
-        names = tuple(output.name for output in self.session.get_outputs())
-        if names != OUTPUT_NAMES:
-            raise ModelFileError(f"{self.model_path}: outputs {names}, expected {OUTPUT_NAMES}")
+        check_outputs(self.model_path, (output.name for output in self.session.get_outputs()))
 
     def run(self, image_chw: np.ndarray) -> Dict[str, np.ndarray]:
         """The graph's outputs for one resized (3, H, W) float32 image in the export's input format."""
         outputs = self.session.run(None, {INPUT_NAME: np.ascontiguousarray(image_chw, dtype=np.float32)})
         return dict(zip(OUTPUT_NAMES, outputs))
+
+
+class OpenVinoPanFPN:
+    """The same exported ONNX file compiled by OpenVINO for the CPU; ``run`` as :class:`OnnxPanFPN`.
+
+    ``precision`` fp32, bf16 (OpenVINO's ``INFERENCE_PRECISION_HINT``) or int8 (a quantized model
+    file, its other layers in fp32). fp32 is set explicitly: OpenVINO's own default on CPUs with
+    bf16 units is bf16.
+    """
+
+    backend = "openvino"
+    INFERENCE_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+    def __init__(self, model_dir: str, num_threads: Optional[int] = None, precision: str = "fp32"):
+        openvino = import_backend("openvino", "openvino")
+        if precision not in self.INFERENCE_PRECISIONS:
+            raise ValueError(f"precision {precision!r}: expected one of {tuple(self.INFERENCE_PRECISIONS)}")
+        self.metadata = load_metadata(model_dir)
+        self.model_path = model_file(model_dir, self.metadata)
+        self.precision = precision
+        config = {"INFERENCE_PRECISION_HINT": self.INFERENCE_PRECISIONS[precision]}
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = num_threads
+        core = openvino.Core()
+        try:
+            compiled = core.compile_model(core.read_model(self.model_path), "CPU", config)
+        except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
+            raise ModelFileError(f"{self.model_path}: not a loadable ONNX model ({e})") from e
+        check_outputs(self.model_path, (output.get_names() for output in compiled.outputs))
+        self.request = compiled.create_infer_request()
+
+    def run(self, image_chw: np.ndarray) -> Dict[str, np.ndarray]:
+        """The graph's outputs for one resized (3, H, W) float32 image in the export's input format."""
+        results = self.request.infer({INPUT_NAME: np.ascontiguousarray(image_chw, dtype=np.float32)})
+        # Copies: the request's output tensors are reused by the next call.
+        return {name: np.array(results[index]) for index, name in enumerate(OUTPUT_NAMES)}
+
+
+BACKEND_CLASSES = {"onnxruntime": OnnxPanFPN, "openvino": OpenVinoPanFPN}
+
+
+def open_model(
+    model_dir: str, backend: str, precision: str, num_threads: Optional[int] = None, flags: Optional[AbstractSet[str]] = None
+):
+    """(model, precision, why): the export in ``model_dir`` run by ``backend`` in ``precision``
+    (``auto``: chosen from the CPU's ``flags``, by default /proc/cpuinfo's), checked as
+    :func:`panfpn_lite.runtime.precision.choose_precision` does."""
+    if backend not in BACKEND_CLASSES:
+        raise ValueError(f"backend {backend!r}: expected one of {tuple(BACKEND_CLASSES)}")
+    path = model_file(model_dir, load_metadata(model_dir))
+    chosen, why = choose_precision(backend, precision, cpu_flags() if flags is None else flags, is_quantized(path))
+    return BACKEND_CLASSES[backend](model_dir, num_threads, chosen), chosen, why

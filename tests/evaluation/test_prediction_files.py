@@ -12,8 +12,8 @@ from PIL import Image
 from panfpn_d2.evaluation import PanFPNPanopticEvaluator
 from panfpn_d2.tools.demo import PanopticDemo
 from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories, read_panoptic_png
-from panfpn_lite.prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON
-from panfpn_lite.runtime.writer import write_panoptic_predictions
+from panfpn_lite.prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON, PanopticPredictionWriter
+from panfpn_lite.runtime.predict import Progress, predict_folder
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 
@@ -39,6 +39,21 @@ def prediction(sample_gt, sample_metadata):
     return annotation["image_id"], id_map, segments
 
 
+class FixedRuntimePredictor:
+    """panfpn-predict's predictor with a fixed panoptic output."""
+
+    metadata = {"input": {"format": "RGB"}}
+
+    def __init__(self, id_map, segments):
+        self.output = (id_map, segments)
+
+    def network_outputs(self, image):
+        return None
+
+    def panoptic(self, network_outputs, output_hw):
+        return self.output
+
+
 class FixedPredictor:
     def __init__(self, id_map, segments):
         self.output = (torch.from_numpy(id_map), segments)
@@ -56,12 +71,13 @@ def test_every_tool_writes_the_same_files(prediction, sample_metadata, tmp_path)
     categories = dataset_categories(sample_metadata)
 
     predict_dir = tmp_path / "predict"
-    write_panoptic_predictions(
-        str(predict_dir),
-        [{"image_id": stem, "file_name": image_path.name, "id_map": id_map, "segments": segments}],
-        categories,
-        category_ids,
+    writer = PanopticPredictionWriter(str(predict_dir), category_ids)
+    results, failures = predict_folder(
+        FixedRuntimePredictor(id_map, segments), [str(image_path)], writer, 0, Progress(1)
     )
+    assert not failures
+    ((image, annotation),) = results.values()
+    writer.write_json([image], [annotation], categories)  # as panfpn-predict's main does
     demo_dir = tmp_path / "demo"
     layout = SemanticLabelLayout.from_metadata(sample_metadata, "other")
     PanopticDemo(FixedPredictor(id_map, segments), sample_metadata, layout).run_on_images(

@@ -115,14 +115,96 @@ def test_bad_model_folder_is_named_and_nothing_written(trained_toy, model_copy, 
     assert not (tmp_path / "out").exists()
 
 
-def test_unreadable_image_is_named_and_nothing_written(trained_toy, toy_onnx, tmp_path, capsys):
+def predicted_files(output: Path):
+    return {str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*")) if p.is_file()}
+
+
+def test_unreadable_image_is_named_skipped_and_the_others_written(trained_toy, toy_onnx, tmp_path, capsys):
     _, images = trained_toy
     corrupted = tmp_path / "corrupted.png"
     corrupted.write_bytes(b"\x89PNG not really")
     output = tmp_path / "out"
-    output.mkdir()
-    with pytest.raises(SystemExit):
-        main(["--model", str(toy_onnx), "--input", str(images[0]), str(corrupted), "--output", str(output)])
+    assert main(["--model", str(toy_onnx), "--input", str(images[0]), str(corrupted), str(images[1]),
+                 "--output", str(output)]) == 1
     error = capsys.readouterr().err
-    assert str(corrupted) in error and "not a readable image" in error
-    assert os.listdir(output) == []
+    assert "panfpn-predict: 3/3 images, " in error and " images/s, 1 failed" in error  # the progress line
+    failures = error[error.index("1 of 3 images failed:"):]
+    assert str(corrupted) in failures and "not a readable image" in failures
+    predictions = json.loads((output / PREDICTIONS_JSON).read_text())
+    assert [image["file_name"] for image in predictions["images"]] == [images[0].name, images[1].name]
+    assert sorted(os.listdir(output / PNG_SUBDIR)) == sorted(f"{p.stem}.png" for p in images[:2])
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_threaded_folder_run_writes_the_files_of_the_sequential_path(trained_toy, toy_onnx, tmp_path, backend):
+    _, images = trained_toy
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image in images:
+        shutil.copy(image, folder)
+    outputs = {}
+    for decode_threads in ("0", "3"):
+        outputs[decode_threads] = tmp_path / f"out_{decode_threads}"
+        assert main(["--model", str(toy_onnx), "--input", str(folder), "--output", str(outputs[decode_threads]),
+                     "--backend", backend, "--decode-threads", decode_threads]) == 0
+    sequential, threaded = (predicted_files(outputs[d]) for d in ("0", "3"))
+    assert len(sequential) == len(images) + 1
+    assert sequential == threaded
+
+
+def test_rerun_skips_written_images_unless_overwrite(trained_toy, toy_onnx, tmp_path, capsys):
+    _, images = trained_toy
+    output = tmp_path / "out"
+    arguments = ["--model", str(toy_onnx), "--input", *map(str, images[:3]), "--output", str(output)]
+    assert main(arguments[:-3] + arguments[-2:]) == 0  # images[0] and images[1] only
+    first = predicted_files(output)
+    (output / PNG_SUBDIR / f"{images[0].stem}.png").write_bytes(b"left alone by a re-run")
+    capsys.readouterr()
+    assert main(arguments) == 0
+    assert "skipping 2 images already in" in capsys.readouterr().err
+    png = output / PNG_SUBDIR
+    assert (png / f"{images[0].stem}.png").read_bytes() == b"left alone by a re-run"
+    predictions = json.loads((output / PREDICTIONS_JSON).read_text())
+    assert [image["file_name"] for image in predictions["images"]] == [p.name for p in images[:3]]
+    assert main(arguments + ["--overwrite"]) == 0
+    assert (png / f"{images[0].stem}.png").read_bytes() == first[f"{PNG_SUBDIR}/{images[0].stem}.png"]
+
+
+@pytest.mark.parametrize(
+    "backend, precision, message",
+    [
+        ("openvino", "bf16", "--precision bf16 needs a CPU with AMX-BF16 (cpu flag amx_bf16) or AVX512-BF16"),
+        ("onnxruntime", "bf16", "onnxruntime has no bf16 CPU path"),
+        ("openvino", "int8", "the model file is not quantized; int8 needs a quantized export"),
+    ],
+)
+def test_precision_the_cpu_cannot_run_stops_before_writing(
+    trained_toy, toy_onnx, tmp_path, capsys, monkeypatch, backend, precision, message
+):
+    _, images = trained_toy
+    monkeypatch.setattr("panfpn_lite.runtime.model.cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(toy_onnx), "--input", str(images[0]), "--output", str(tmp_path / "out"),
+              "--backend", backend, "--precision", precision])
+    assert exit_info.value.code == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_auto_precision_prints_its_choice(trained_toy, toy_onnx, tmp_path, capsys, monkeypatch):
+    _, images = trained_toy
+    monkeypatch.setattr("panfpn_lite.runtime.model.cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
+    assert main(["--model", str(toy_onnx), "--input", str(images[0]), "--output", str(tmp_path / "out"),
+                 "--backend", "openvino", "--precision", "auto"]) == 0
+    assert "openvino, fp32 (auto: the model is not quantized and this CPU has no bf16 units" in capsys.readouterr().err
+
+
+def test_missing_backend_names_its_extra(trained_toy, toy_onnx, tmp_path, capsys, monkeypatch):
+    _, images = trained_toy
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(toy_onnx), "--input", str(images[0]), "--output", str(tmp_path / "out"),
+              "--backend", "openvino"])
+    assert exit_info.value.code == 1
+    assert "pip install 'panfpn_d2[openvino]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -46,9 +46,10 @@ def eager_panoptic(cfg, image_paths):
     return results
 
 
-def runtime_panoptic(model_dir, image_paths, input_format="BGR"):
-    """{image path: (id map, segments)} of the ONNX Runtime predictor."""
-    predictor = PanopticPredictor(OnnxPanFPN(str(model_dir), num_threads=2))
+def runtime_panoptic(model_dir, image_paths, input_format="BGR", backend=OnnxPanFPN):
+    """{image path: (id map, segments)} of the runtime's predictor on ``backend`` (a class of
+    ``panfpn_lite.runtime.model``), in fp32."""
+    predictor = PanopticPredictor(backend(str(model_dir), num_threads=2))
     return {path: predictor.predict(runtime_read_image(str(path), input_format)) for path in image_paths}
 
 

@@ -1,0 +1,181 @@
+"""One table of inference paths on the CPU against detectron2's eager fp32, with the model's FLOPs
+and the share of the CPU's peak each path reaches.
+
+    python benchmarks/bench_backends.py [--config-file C] [--short-side 800] [--max-size 1333]
+        [--generated-images 2] [--repeats 2] [--threads 2] [--quick] [--opts KEY VALUE ...]
+
+Paths, each end to end from the decoded image to the panoptic map: detectron2's PanopticFPN
+(DefaultPredictor) fp32, PanFPN (DefaultPredictor) fp32, and ``panfpn-predict``'s predictor on
+ONNX Runtime fp32 and OpenVINO fp32, plus each reduced precision this CPU, backend and model file
+run (``panfpn_lite.runtime.precision``; the others are listed with the reason they are left
+out). One model, random weights made to detect with distinct scores, both eager models with the
+same state_dict. Images: the COCO sample's two photos and generated toy scenes. Timed
+interleaved (the order rotates each image, so load from other jobs hits every path), one
+warm-up pass first; s/image is the mean over the images of each image's median.
+
+Columns: ratio = detectron2 eager fp32 s / path s (above 1: faster); agreement = share of pixels
+in a segment of the same category as detectron2 eager fp32's map, over all images; GFLOP/s =
+2 x the model's multiply-adds (fvcore's count, ``panfpn_d2.tools.analysis``, of PanFPN's
+inference at each image's input size) / s; % peak = GFLOP/s over threads x clock x FLOPs per
+cycle per core of the ISA the precision runs on (see ``peak_flops_per_cycle``). The clock is
+/proc/cpuinfo's ``cpu MHz`` (the current clock, not the turbo maximum).
+``--quick``: a tiny GroupNorm ResNet-18 FPN at a 128-pixel short side, 1 repeat (a smoke test).
+"""
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import transforms as T
+from detectron2.engine import DefaultPredictor
+from detectron2.modeling import build_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_export import config_overrides, load_images, random_weights_cfg  # noqa: E402
+from bench_merge import cpu_model  # noqa: E402
+from bench_vs_detectron2 import DETECTRON2_OPTS, benchmark_parser  # noqa: E402
+
+from panfpn_d2.export.parity import category_agreement  # noqa: E402
+from panfpn_d2.tools.analysis import component_counts  # noqa: E402
+from panfpn_d2.tools.export import export_model  # noqa: E402
+from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
+from panfpn_lite.runtime.model import BACKEND_CLASSES  # noqa: E402
+from panfpn_lite.runtime.precision import (  # noqa: E402
+    BF16_FEATURES, INT8_FEATURES, PrecisionError, check_precision, cpu_flags,
+)
+from panfpn_lite.runtime.predict import PanopticPredictor  # noqa: E402
+
+REFERENCE = "detectron2 eager fp32"
+# The flags that decide the paths and the peak.
+REPORTED_FLAGS = ("avx2", "fma", "avx512f", *BF16_FEATURES, *INT8_FEATURES)
+
+
+def peak_flops_per_cycle(precision: str, flags) -> tuple:
+    """(FLOPs per cycle per core, the ISA assumed): two FMA pipes per core, each FMA 2 FLOPs per
+    lane. fp32: AVX-512 16 lanes -> 64, AVX2 8 lanes -> 32. bf16: AVX512-BF16's dot product does
+    2 multiply-adds per fp32 lane -> 128; AMX-BF16 1024 (Intel's per-core figure). CPUs that
+    split 512-bit operations into two 256-bit halves (AMD Zen 4) reach half of the AVX-512 figures."""
+    if precision == "bf16":
+        return (1024, "AMX-BF16") if "amx_bf16" in flags else (128, "AVX512-BF16 (2 x 16 lanes x 2 x 2)")
+    if "avx512f" in flags:
+        return 64, "AVX-512 FMA (2 x 16 lanes x 2)"
+    return 32, "AVX2 FMA (2 x 8 lanes x 2)"
+
+
+def cpu_mhz() -> float:
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("cpu MHz"):
+                return float(line.split(":", 1)[1])
+    return float("nan")
+
+
+def eager_predictor(cfg):
+    predictor = DefaultPredictor(cfg)
+
+    def predict(image):
+        with torch.no_grad():
+            id_map, segments = predictor(image)["panoptic_seg"]
+        return id_map.numpy(), segments
+
+    return predict
+
+
+def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: int, flags):
+    """({path name: (image -> (id map, segments), precision)}, [(path name, why it is left out)])."""
+    torch.manual_seed(seed)
+    model = make_random_model_detect(build_model(cfg_panfpn), class_weight_std=1e-4)
+    DetectionCheckpointer(model, save_dir=str(work_dir)).save("random_weights")
+    export_model(cfg_panfpn, "onnx", str(work_dir / "onnx"))
+    paths = {REFERENCE: (eager_predictor(cfg_detectron2), "fp32"), "PanFPN eager fp32": (eager_predictor(cfg_panfpn), "fp32")}
+    left_out = []
+    for backend, backend_class in BACKEND_CLASSES.items():
+        for precision in ("fp32", "bf16", "int8"):
+            name = f"{backend} {precision}"
+            try:
+                check_precision(backend, precision, flags, quantized_model=False)
+            except PrecisionError as e:
+                left_out.append((name, str(e)))
+                continue
+            runtime = PanopticPredictor(backend_class(str(work_dir / "onnx"), threads, precision))
+            paths[name] = (runtime.predict, precision)
+    return model, paths, left_out
+
+
+def time_paths(paths, images, repeats: int):
+    """({path: {image: median seconds}}, {path: {image: last prediction}})."""
+    names = list(paths)
+    seconds = {name: {image: [] for image in images} for name in names}
+    predictions = {name: {} for name in names}
+    for repeat in range(repeats + 1):  # the first pass warms up
+        for k, (image_name, image) in enumerate(images.items()):
+            shift = (repeat + k) % len(names)
+            for name in names[shift:] + names[:shift]:
+                start = time.perf_counter()
+                predictions[name][image_name] = paths[name][0](image)
+                if repeat:
+                    seconds[name][image_name].append(time.perf_counter() - start)
+    medians = {name: {image: statistics.median(t) for image, t in by_image.items()} for name, by_image in seconds.items()}
+    return medians, predictions
+
+
+def model_multiply_adds(model, cfg, images) -> float:
+    """Mean multiply-adds per image of PanFPN's inference at each image's input size."""
+    resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    total = 0.0
+    for image in images.values():
+        resized = resize.get_transform(image).apply_image(np.ascontiguousarray(image))
+        total += component_counts(model.eval(), torch.as_tensor(resized.transpose(2, 0, 1).copy()).float())["total"].flops
+    return total / len(images)
+
+
+def get_parser():
+    return benchmark_parser(__doc__, short_side=800, max_size=1333, repeats=2, threads_help="torch and runtime threads")
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    opts = config_overrides(args)
+    torch.set_num_threads(args.threads)
+    flags = cpu_flags()
+    images = load_images(args.generated_images, args.seed)
+    with tempfile.TemporaryDirectory() as work_dir:
+        cfg = random_weights_cfg(args, opts, work_dir)
+        cfg_detectron2 = random_weights_cfg(args, opts, work_dir, *DETECTRON2_OPTS)
+        model, paths, left_out = build_paths(cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags)
+        medians, predictions = time_paths(paths, images, args.repeats)
+        multiply_adds = model_multiply_adds(model, cfg, images)
+
+    mhz = cpu_mhz()
+    print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {mhz:.0f} MHz (cpu MHz); {args.threads} threads")
+    print(f"flags: {' '.join(flag for flag in REPORTED_FLAGS if flag in flags) or '(none of ' + ' '.join(REPORTED_FLAGS) + ')'}")
+    print(f"config: {args.config_file} {' '.join(map(str, opts))}; short side {args.short_side}, max {args.max_size}; "
+          f"{len(images)} images, median of {args.repeats} repeats")
+    print(f"model: {multiply_adds / 1e9:.2f} G multiply-adds = {2 * multiply_adds / 1e9:.2f} GFLOPs per image (fvcore)")
+    pixels = {image: predictions[REFERENCE][image][0].size for image in images}
+    reference_s = statistics.mean(medians[REFERENCE].values())
+    print(f"{'path':<24} {'s/image':>9} {'ratio':>7} {'agreement':>10} {'GFLOP/s':>9} {'% peak':>7}  peak assumed")
+    for name, (_, precision) in paths.items():
+        seconds = statistics.mean(medians[name].values())
+        agreement = np.average(
+            [category_agreement(predictions[REFERENCE][image], predictions[name][image]) for image in images],
+            weights=[pixels[image] for image in images],
+        )
+        per_cycle, isa = peak_flops_per_cycle(precision, flags)
+        achieved = 2 * multiply_adds / seconds / 1e9
+        peak = args.threads * mhz * 1e6 * per_cycle / 1e9
+        print(f"{name:<24} {seconds:>9.3f} {reference_s / seconds:>7.2f} {agreement:>10.5f} {achieved:>9.1f} "
+              f"{100 * achieved / peak:>7.1f}  {args.threads} x {mhz / 1e3:.2f} GHz x {per_cycle} ({isa}) = {peak:.0f} GFLOP/s")
+    for name, why in left_out:
+        print(f"left out: {name}: {why}")
+
+
+if __name__ == "__main__":
+    main()

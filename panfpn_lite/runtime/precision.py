@@ -1,0 +1,89 @@
+"""Which numeric precision ``panfpn-predict`` runs the network in, from the CPU's flags.
+
+A precision runs only where the CPU has units for it; asking for one it lacks is an error that
+names the missing feature, never a silent fall back to another precision. The flags are the
+kernel's (``/proc/cpuinfo``), so no torch is needed to read them.
+"""
+from typing import AbstractSet, Dict, Tuple
+
+BACKENDS = ("onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
+AUTO = "auto"
+
+# /proc/cpuinfo flag -> the feature's name, fastest first.
+BF16_FEATURES: Dict[str, str] = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}
+# Without VNNI, x86 int8 kernels (u8 x s8 through 16-bit sums) can saturate, and are not faster.
+INT8_FEATURES: Dict[str, str] = {"amx_int8": "AMX-INT8", "avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI"}
+QUANTIZE_HINT = (
+    "int8 needs a quantized export: python -m panfpn_d2.tools.export ... --quantize int8 "
+    "--calibration-images DIR"
+)
+
+
+class PrecisionError(ValueError):
+    """A precision this backend, CPU or model file cannot run; the message says what is missing."""
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> AbstractSet[str]:
+    """The CPU's feature flags (the first processor's ``flags`` line); empty where there is no such file."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags":
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def _present(features: Dict[str, str], flags: AbstractSet[str]):
+    return [name for flag, name in features.items() if flag in flags]
+
+
+def _missing(features: Dict[str, str]) -> str:
+    return " or ".join(f"{name} (cpu flag {flag})" for flag, name in features.items())
+
+
+def check_precision(backend: str, precision: str, flags: AbstractSet[str], quantized_model: bool) -> str:
+    """Why ``precision`` runs here (a sentence); PrecisionError naming what is missing otherwise."""
+    if precision == "int8":
+        if not quantized_model:
+            raise PrecisionError(f"--precision int8: the model file is not quantized; {QUANTIZE_HINT}")
+        units = _present(INT8_FEATURES, flags)
+        if not units:
+            raise PrecisionError(f"--precision int8 needs a CPU with {_missing(INT8_FEATURES)}; this CPU has none")
+        return f"quantized model, this CPU has {', '.join(units)}"
+    if quantized_model:
+        raise PrecisionError(
+            f"--precision {precision}: the model file is quantized (int8); run it with --precision int8 "
+            "or export the model without --quantize"
+        )
+    if precision == "fp32":
+        return "fp32 runs on every CPU"
+    if precision == "bf16":
+        if backend != "openvino":
+            raise PrecisionError(
+                f"--precision bf16: {backend} has no bf16 CPU path for this graph; use --backend openvino"
+            )
+        units = _present(BF16_FEATURES, flags)
+        if not units:
+            raise PrecisionError(f"--precision bf16 needs a CPU with {_missing(BF16_FEATURES)}; this CPU has neither")
+        return f"this CPU has {', '.join(units)}"
+    raise PrecisionError(f"--precision {precision!r}: expected one of {PRECISIONS + (AUTO,)}")
+
+
+def choose_precision(backend: str, requested: str, flags: AbstractSet[str], quantized_model: bool) -> Tuple[str, str]:
+    """(precision, why): ``requested`` checked, or for ``auto`` the fastest one this backend, CPU
+    and model file run -- int8 for a quantized model, else bf16 (OpenVINO on bf16 units), else fp32."""
+    if requested != AUTO:
+        return requested, check_precision(backend, requested, flags, quantized_model)
+    if quantized_model:
+        return "int8", "auto: " + check_precision(backend, "int8", flags, quantized_model)
+    if backend == "openvino" and _present(BF16_FEATURES, flags):
+        return "bf16", "auto: " + check_precision(backend, "bf16", flags, quantized_model)
+    if backend == "openvino":
+        why = f"this CPU has no bf16 units ({_missing(BF16_FEATURES)})"
+    else:
+        why = f"{backend} has no bf16 CPU path for this graph"
+    return "fp32", f"auto: the model is not quantized and {why}"
