@@ -11,8 +11,12 @@ while newer than the files they come from. They are served through a second regi
 evaluators read the dataset's own metadata (``panoptic_json``, ``panoptic_root``, the contiguous id
 maps; ``gt_dir``).
 """
+import contextlib
+import json
 import os
 from typing import Optional
+
+import numpy as np
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import convert_to_coco_json
@@ -34,12 +38,15 @@ from panfpn_lite.semantic_layout import SemanticLabelLayout
 
 from ..data.datasets import IGNORE_LABEL
 from ..data.panoptic_targets import semantic_target_from_panoptic
-from ..utils.env import has_compiled_coco_eval
+from ..utils.env import has_compiled_coco_eval, import_extra
+from .cityscapes_evaluation import numpy_for_cityscapesscripts
 from .instance_evaluation import thing_segment_rles
 
 # detectron2's Cityscapes instance evaluator reports "segm" (AP, AP50), as COCOEvaluator does; this
 # project's name for it keeps both in one result dict.
 CITYSCAPES_INSTANCE_TASK = "segm_cityscapes"
+PIXEL_LEVEL_SCRIPTS = "cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling"
+INSTANCE_LEVEL_SCRIPTS = "cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling"
 
 
 def detectron2_view_name(dataset_name: str) -> str:
@@ -132,11 +139,34 @@ def register_detectron2_view(dataset_name: str, thing_mode: str, cache_dir: str,
     return view
 
 
-class RenamedTaskEvaluator(DatasetEvaluator):
-    """``evaluator`` with its result dict's ``task`` key renamed to ``name``."""
+@contextlib.contextmanager
+def _json_writer_for_cityscapesscripts(module, folder: str):
+    """``module.writeDict2JSON`` inside the block takes numpy scalars (numpy 2's have no
+    ``__dict__``, which cityscapesscripts' writer serializes) and writes a relative path (its
+    ``matches.json``) under ``folder`` instead of the current directory."""
+    original = module.writeDict2JSON
 
-    def __init__(self, evaluator: DatasetEvaluator, task: str, name: str):
+    def write(data, path):
+        path = path if os.path.isabs(path) else os.path.join(folder, path)
+        with open(path, "w") as f:
+            json.dump(data, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__)
+
+    module.writeDict2JSON = write
+    try:
+        yield
+    finally:
+        module.writeDict2JSON = original
+
+
+class Detectron2CityscapesEvaluator(DatasetEvaluator):
+    """One of detectron2's Cityscapes evaluators, whose cityscapesscripts module (``scripts_module``)
+    runs on the installed numpy (``np.in1d``, JSON of numpy scalars; files under ``folder``), its
+    result's ``task`` reported as ``name``."""
+
+    def __init__(self, evaluator: DatasetEvaluator, scripts_module: str, folder: str, task: str, name: str):
         self._evaluator = evaluator
+        self._module = import_extra(scripts_module, "cityscapes", f"detectron2's {type(evaluator).__name__}")
+        self._folder = folder
         self._task = task
         self._name = name
 
@@ -147,7 +177,8 @@ class RenamedTaskEvaluator(DatasetEvaluator):
         self._evaluator.process(inputs, outputs)
 
     def evaluate(self):
-        results = self._evaluator.evaluate()
+        with numpy_for_cityscapesscripts(self._module), _json_writer_for_cityscapesscripts(self._module, self._folder):
+            results = self._evaluator.evaluate()
         if results and self._task in results:
             results[self._name] = results.pop(self._task)
         return results
@@ -180,14 +211,18 @@ def detectron2_evaluators(
     if has_semantic:
         evaluators.append(SemSegEvaluator(view, distributed=True))
         if is_cityscapes and thing_mode == "all":
-            evaluators.append(CityscapesSemSegEvaluator(dataset_name))
+            evaluators.append(Detectron2CityscapesEvaluator(
+                CityscapesSemSegEvaluator(dataset_name), PIXEL_LEVEL_SCRIPTS, cache_dir, "sem_seg", "sem_seg"
+            ))
     if has_instances:
         evaluators.append(
             COCOEvaluator(view, tasks=("bbox", "segm"), distributed=True, output_dir=output_folder,
                           use_fast_impl=has_compiled_coco_eval())
         )
         if is_cityscapes:
-            evaluators.append(RenamedTaskEvaluator(CityscapesInstanceEvaluator(dataset_name), "segm", CITYSCAPES_INSTANCE_TASK))
+            evaluators.append(Detectron2CityscapesEvaluator(
+                CityscapesInstanceEvaluator(dataset_name), INSTANCE_LEVEL_SCRIPTS, cache_dir, "segm", CITYSCAPES_INSTANCE_TASK
+            ))
     if panoptic:
         evaluators.append(COCOPanopticEvaluator(dataset_name, output_dir=output_folder))
     return evaluators

@@ -1,15 +1,20 @@
 """TEST.EVALUATORS "detectron2": detectron2's stock evaluators on the toy val, against this project's."""
+import json
 import math
 
 import numpy as np
 import pytest
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.evaluation import COCOEvaluator, COCOPanopticEvaluator, SemSegEvaluator
 from PIL import Image
 
 from panfpn_d2.config import validate_config
+from panfpn_d2.data import register_panoptic_dataset
 from panfpn_d2.engine import Trainer
+from panfpn_d2.evaluation import build_panoptic_fpn_evaluators
 from panfpn_d2.evaluation.detectron2_evaluators import detectron2_view_name
+from tests.support.paths import COCO_SAMPLE as SAMPLE_DIR, SAMPLE_JSON
 
 PANOPTIC_METRICS = [f"{m}{group}" for m in ("PQ", "SQ", "RQ") for group in ("", "_th", "_st")]
 SEMANTIC_METRICS = ("mIoU", "fwIoU", "mACC", "pACC")
@@ -86,3 +91,29 @@ def test_unknown_evaluator_set_is_an_error_naming_the_key(trained_toy):
     cfg.TEST.EVALUATORS = "pycocotools"
     with pytest.raises(ValueError, match="TEST.EVALUATORS"):
         validate_config(cfg)
+
+
+def test_lazy_config_evaluators_build_detectron2s_with_a_cache_dir(trained_toy, tmp_path):
+    """LazyConfig's evaluator (build_panoptic_fpn_evaluators) takes the same choice; the folder is its cache_dir."""
+    dataset = trained_toy[0].DATASETS.TEST[0]
+    options = dict(has_semantic=True, has_instances=True, thing_mode="other", evaluators="detectron2")
+    with pytest.raises(ValueError, match="cache_dir"):
+        build_panoptic_fpn_evaluators(dataset, **options)
+    evaluators = build_panoptic_fpn_evaluators(dataset, cache_dir=str(tmp_path / "cache"), **options)
+    assert [type(e) for e in evaluators._evaluators] == [SemSegEvaluator, COCOEvaluator, COCOPanopticEvaluator]
+    assert (tmp_path / "cache" / "instances.json").is_file()
+    with pytest.raises(ValueError, match="TEST.EVALUATORS"):
+        build_panoptic_fpn_evaluators(dataset, has_semantic=True, has_instances=True, evaluators="pycocotools")
+
+
+def test_a_dataset_without_annotations_is_an_error_naming_the_alternative(tmp_path):
+    register_panoptic_dataset(
+        "panfpn_test_detectron2_evaluators_unannotated", str(SAMPLE_DIR / "images_info_examples.json"),
+        str(SAMPLE_DIR / "input_images"), None, categories=json.loads(SAMPLE_JSON.read_text())["categories"],
+        has_annotations=False,
+    )
+    with pytest.raises(ValueError, match="has no annotations.*'panfpn'"):
+        build_panoptic_fpn_evaluators(
+            "panfpn_test_detectron2_evaluators_unannotated", has_semantic=True, has_instances=True,
+            evaluators="detectron2", cache_dir=str(tmp_path),
+        )
