@@ -12,8 +12,12 @@ evaluators read the dataset's own metadata (``panoptic_json``, ``panoptic_root``
 maps; ``gt_dir``).
 """
 import contextlib
+import importlib
+import importlib.util
 import json
 import os
+import sys
+import types
 from typing import Optional
 
 import numpy as np
@@ -47,6 +51,8 @@ from .instance_evaluation import thing_segment_rles
 CITYSCAPES_INSTANCE_TASK = "segm_cityscapes"
 PIXEL_LEVEL_SCRIPTS = "cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling"
 INSTANCE_LEVEL_SCRIPTS = "cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling"
+CITYSCAPESSCRIPTS_MODULES = ("cityscapesscripts.helpers.labels", PIXEL_LEVEL_SCRIPTS, INSTANCE_LEVEL_SCRIPTS)
+META_CITYSCAPESSCRIPTS = "deeplearning.projects.cityscapesApi.cityscapesscripts"
 
 
 def detectron2_view_name(dataset_name: str) -> str:
@@ -158,6 +164,36 @@ def _json_writer_for_cityscapesscripts(module, folder: str):
         module.writeDict2JSON = original
 
 
+@contextlib.contextmanager
+def cityscapesscripts_under_metas_name():
+    """Inside the block, ``deeplearning.projects.cityscapesApi.cityscapesscripts[.…]`` imports the
+    installed cityscapesscripts: the name detectron2's Cityscapes evaluators import it by since
+    December 2024 (main; v0.6 imports ``cityscapesscripts``), which no public package provides.
+    Nothing is changed where such a ``deeplearning`` package is installed."""
+    if importlib.util.find_spec(META_CITYSCAPESSCRIPTS.split(".")[0]) is not None:
+        yield
+        return
+    for module in CITYSCAPESSCRIPTS_MODULES:
+        importlib.import_module(module)
+    prefix = META_CITYSCAPESSCRIPTS[: -len("cityscapesscripts")]
+    aliases = {}
+    parts = prefix.rstrip(".").split(".")
+    for end in range(1, len(parts) + 1):
+        package = types.ModuleType(".".join(parts[:end]))
+        package.__path__ = []
+        aliases[package.__name__] = package
+    aliases.update(
+        {prefix + name: module for name, module in list(sys.modules.items())
+         if name == "cityscapesscripts" or name.startswith("cityscapesscripts.")}
+    )
+    sys.modules.update(aliases)
+    try:
+        yield
+    finally:
+        for name in aliases:
+            sys.modules.pop(name, None)
+
+
 class Detectron2CityscapesEvaluator(DatasetEvaluator):
     """One of detectron2's Cityscapes evaluators, whose cityscapesscripts module (``scripts_module``)
     runs on the installed numpy (``np.in1d``, JSON of numpy scalars; files under ``folder``), its
@@ -174,10 +210,12 @@ class Detectron2CityscapesEvaluator(DatasetEvaluator):
         self._evaluator.reset()
 
     def process(self, inputs, outputs):
-        self._evaluator.process(inputs, outputs)
+        with cityscapesscripts_under_metas_name():
+            self._evaluator.process(inputs, outputs)
 
     def evaluate(self):
-        with numpy_for_cityscapesscripts(self._module), _json_writer_for_cityscapesscripts(self._module, self._folder):
+        with cityscapesscripts_under_metas_name(), numpy_for_cityscapesscripts(self._module), \
+                _json_writer_for_cityscapesscripts(self._module, self._folder):
             results = self._evaluator.evaluate()
         if results and self._task in results:
             results[self._name] = results.pop(self._task)
