@@ -78,7 +78,7 @@ def _with_semantic_png(record: dict, layout: SemanticLabelLayout, folder: str, p
     (void -> IGNORE_LABEL), written under ``folder`` unless a fresh one is there."""
     pan_seg_file = record["pan_seg_file_name"]
     sem_seg_file = os.path.join(folder, os.path.splitext(os.path.basename(pan_seg_file))[0] + ".png")
-    if comm.get_local_rank() == 0 and not _is_fresh(sem_seg_file, pan_seg_file, panoptic_json):
+    if not _is_fresh(sem_seg_file, pan_seg_file, panoptic_json):
         target = semantic_target_from_panoptic(
             read_panoptic_png(pan_seg_file, PathManager.open), record["segments_info"], layout, source=pan_seg_file
         )
@@ -104,44 +104,56 @@ def _with_thing_annotations(record: dict) -> dict:
     return dict(record, annotations=annotations)
 
 
+def _main_process_first(function):
+    """``function()`` on the main process, then on the others: where they share its folder, they find
+    its files fresh and write none; on a disk of their own (another machine) they write theirs."""
+    if comm.is_main_process():
+        function()
+    comm.synchronize()
+    if not comm.is_main_process():
+        function()
+    comm.synchronize()
+
+
 def register_detectron2_view(dataset_name: str, thing_mode: str, cache_dir: str, *, instances: bool) -> str:
     """Register (again, if it was) :func:`detectron2_view_name` of ``dataset_name``: its dataset dicts
     with ``sem_seg_file_name`` and, with ``instances``, "annotations"; metadata ``stuff_classes`` (the
     class names of the ``thing_mode`` layout, the model's sem_seg channels), ``ignore_label``, the
     thing classes and, with ``instances``, ``json_file`` (convert_to_coco_json's COCO instances JSON).
 
-    Files go under ``cache_dir``; one process per machine writes them, the others wait."""
+    Files go under ``cache_dir``, written by the main process first (see :func:`_main_process_first`)."""
     metadata = MetadataCatalog.get(dataset_name)
     panoptic_json = metadata.panoptic_json
     layout = SemanticLabelLayout.from_metadata(metadata, thing_mode)
     semantic_folder = os.path.join(cache_dir, f"sem_seg_{thing_mode}")
-    if comm.get_local_rank() == 0:
-        os.makedirs(semantic_folder, exist_ok=True)
-    comm.synchronize()
-    records = [_with_semantic_png(r, layout, semantic_folder, panoptic_json) for r in DatasetCatalog.get(dataset_name)]
-    if instances:
-        records = [_with_thing_annotations(r) for r in records]
     view = detectron2_view_name(dataset_name)
-    if view in DatasetCatalog:
-        DatasetCatalog.remove(view)
-        MetadataCatalog.remove(view)
-    DatasetCatalog.register(view, lambda: records)
-    view_metadata = MetadataCatalog.get(view)
-    # No stuff_dataset_id_to_contiguous_id: SemSegEvaluator then takes the labels as they are (the
-    # "other" layout's label 0, the things, has no dataset id).
-    view_metadata.set(
-        stuff_classes=list(layout.class_names),
-        ignore_label=IGNORE_LABEL,
-        thing_classes=list(metadata.thing_classes),
-        thing_dataset_id_to_contiguous_id=dict(metadata.thing_dataset_id_to_contiguous_id),
-    )
-    if instances:
-        json_file = os.path.join(cache_dir, "instances.json")
-        sources = [panoptic_json] + ([metadata.instances_json] if metadata.get("instances_json", None) else [])
-        if comm.get_local_rank() == 0 and not _is_fresh(json_file, *sources):
-            _write_atomically(json_file, lambda path: convert_to_coco_json(view, path, allow_cached=False))
-        view_metadata.set(json_file=json_file)
-    comm.synchronize()
+
+    def prepare():
+        os.makedirs(semantic_folder, exist_ok=True)
+        records = [_with_semantic_png(r, layout, semantic_folder, panoptic_json) for r in DatasetCatalog.get(dataset_name)]
+        if instances:
+            records = [_with_thing_annotations(r) for r in records]
+        if view in DatasetCatalog:
+            DatasetCatalog.remove(view)
+            MetadataCatalog.remove(view)
+        DatasetCatalog.register(view, lambda: records)
+        view_metadata = MetadataCatalog.get(view)
+        # No stuff_dataset_id_to_contiguous_id: SemSegEvaluator then takes the labels as they are (the
+        # "other" layout's label 0, the things, has no dataset id).
+        view_metadata.set(
+            stuff_classes=list(layout.class_names),
+            ignore_label=IGNORE_LABEL,
+            thing_classes=list(metadata.thing_classes),
+            thing_dataset_id_to_contiguous_id=dict(metadata.thing_dataset_id_to_contiguous_id),
+        )
+        if instances:
+            json_file = os.path.join(cache_dir, "instances.json")
+            sources = [panoptic_json] + ([metadata.instances_json] if metadata.get("instances_json", None) else [])
+            if not _is_fresh(json_file, *sources):
+                _write_atomically(json_file, lambda path: convert_to_coco_json(view, path, allow_cached=False))
+            view_metadata.set(json_file=json_file)
+
+    _main_process_first(prepare)
     return view
 
 
