@@ -102,3 +102,4 @@ def test_two_processes_with_detectron2s_evaluators_give_this_projects_single_pro
     for key in ("mIoU", "fwIoU", "mACC", "pACC"):
         assert results[0]["sem_seg"][key] == pytest.approx(single["sem_seg"][key], abs=1e-6), key
     assert len(list((tmp_path / "sem_seg_other").glob("*.png"))) == len(_model_outputs(dataset_name))
+    assert 0 < single["panoptic_seg"]["PQ_th"] < 100 and 0 < single["panoptic_seg"]["PQ_st"] < 100
