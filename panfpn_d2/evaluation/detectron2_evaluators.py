@@ -117,9 +117,10 @@ def _main_process_first(function):
 
 def register_detectron2_view(dataset_name: str, thing_mode: str, cache_dir: str, *, instances: bool) -> str:
     """Register (again, if it was) :func:`detectron2_view_name` of ``dataset_name``: its dataset dicts
-    with ``sem_seg_file_name`` and, with ``instances``, "annotations"; metadata ``stuff_classes`` (the
-    class names of the ``thing_mode`` layout, the model's sem_seg channels), ``ignore_label``, the
-    thing classes and, with ``instances``, ``json_file`` (convert_to_coco_json's COCO instances JSON).
+    with ``sem_seg_file_name`` and, when the instances JSON is (re)written, "annotations"; metadata
+    ``stuff_classes`` (the class names of the ``thing_mode`` layout, the model's sem_seg channels),
+    ``ignore_label``, the thing classes and, with ``instances``, ``json_file`` (convert_to_coco_json's
+    COCO instances JSON).
 
     Files go under ``cache_dir``, written by the main process first (see :func:`_main_process_first`)."""
     metadata = MetadataCatalog.get(dataset_name)
@@ -128,10 +129,15 @@ def register_detectron2_view(dataset_name: str, thing_mode: str, cache_dir: str,
     semantic_folder = os.path.join(cache_dir, f"sem_seg_{thing_mode}")
     view = detectron2_view_name(dataset_name)
 
+    json_file = os.path.join(cache_dir, "instances.json")
+    json_sources = [panoptic_json] + ([metadata.instances_json] if metadata.get("instances_json", None) else [])
+
     def prepare():
         os.makedirs(semantic_folder, exist_ok=True)
         records = [_with_semantic_png(r, layout, semantic_folder, panoptic_json) for r in DatasetCatalog.get(dataset_name)]
-        if instances:
+        # The annotations (every panoptic PNG read again) only to write the JSON, which COCOEvaluator reads.
+        write_json = instances and not _is_fresh(json_file, *json_sources)
+        if write_json:
             records = [_with_thing_annotations(r) for r in records]
         if view in DatasetCatalog:
             DatasetCatalog.remove(view)
@@ -146,11 +152,9 @@ def register_detectron2_view(dataset_name: str, thing_mode: str, cache_dir: str,
             thing_classes=list(metadata.thing_classes),
             thing_dataset_id_to_contiguous_id=dict(metadata.thing_dataset_id_to_contiguous_id),
         )
+        if write_json:
+            _write_atomically(json_file, lambda path: convert_to_coco_json(view, path, allow_cached=False))
         if instances:
-            json_file = os.path.join(cache_dir, "instances.json")
-            sources = [panoptic_json] + ([metadata.instances_json] if metadata.get("instances_json", None) else [])
-            if not _is_fresh(json_file, *sources):
-                _write_atomically(json_file, lambda path: convert_to_coco_json(view, path, allow_cached=False))
             view_metadata.set(json_file=json_file)
 
     _main_process_first(prepare)

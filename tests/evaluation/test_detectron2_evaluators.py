@@ -101,7 +101,15 @@ def test_lazy_config_evaluators_build_detectron2s_with_a_cache_dir(trained_toy, 
         build_panoptic_fpn_evaluators(dataset, **options)
     evaluators = build_panoptic_fpn_evaluators(dataset, cache_dir=str(tmp_path / "cache"), **options)
     assert [type(e) for e in evaluators._evaluators] == [SemSegEvaluator, COCOEvaluator, COCOPanopticEvaluator]
-    assert (tmp_path / "cache" / "instances.json").is_file()
+    json_file = tmp_path / "cache" / "instances.json"
+    semantic_files = sorted((tmp_path / "cache" / "sem_seg_other").glob("*.png"))
+    assert json_file.is_file() and semantic_files
+    assert "annotations" in DatasetCatalog.get(detectron2_view_name(dataset))[0]
+    # Built again: the files are fresh, reused as they are, and no annotation is made.
+    written = {path: path.stat().st_mtime_ns for path in [json_file, *semantic_files]}
+    build_panoptic_fpn_evaluators(dataset, cache_dir=str(tmp_path / "cache"), **options)
+    assert {path: path.stat().st_mtime_ns for path in written} == written
+    assert "annotations" not in DatasetCatalog.get(detectron2_view_name(dataset))[0]
     with pytest.raises(ValueError, match="TEST.EVALUATORS"):
         build_panoptic_fpn_evaluators(dataset, has_semantic=True, has_instances=True, evaluators="pycocotools")
 
