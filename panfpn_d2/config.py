@@ -25,8 +25,11 @@ SEM_SEG_LOSSES = ("cross_entropy", "bootstrap")
 # What inference can return, in detectron2's order.
 OUTPUTS = ("sem_seg", "instances", "panoptic_seg")
 ROI_ALIGN_CPU_BACKWARDS = ("torchvision", "separable")
+# Which evaluators score a test set: this project's, or detectron2's stock ones.
+EVALUATOR_SETS = ("panfpn", "detectron2")
 
 __all__ = [
+    "EVALUATOR_SETS",
     "LOSS_SCHEDULES",
     "OUTPUTS",
     "ROI_ALIGN_CPU_BACKWARDS",
@@ -92,6 +95,10 @@ def add_panfpn_config(cfg):
     # Evaluation on Cityscapes: where cityscapesscripts' prediction files go ("": the system's
     # temporary folder); a multi-machine run needs a folder every machine sees.
     cfg.TEST.CITYSCAPES_TEMP_ROOT = ""
+    # Evaluation: one of EVALUATOR_SETS, "panfpn" (this project's evaluators) or "detectron2" (its
+    # COCOPanopticEvaluator, SemSegEvaluator, COCOEvaluator and Cityscapes evaluators, whose
+    # ground-truth files are made from the panoptic ones under OUTPUT_DIR/detectron2_evaluation).
+    cfg.TEST.EVALUATORS = "panfpn"
     # R50-FPNx2 (META_ARCHITECTURE "PanFPNTwoNetworks"): two networks, each from its own config file
     # (absolute, relative to the current directory, or to this repository's configs/) and checkpoint.
     cfg.MODEL.PANFPN.TWO_NETWORKS = CN()
@@ -231,6 +238,7 @@ def validate_config(cfg) -> None:
         "MODEL.PANFPN.SEM_SEG_AGGREGATION": (cfg.MODEL.PANFPN.SEM_SEG_AGGREGATION, SEM_SEG_AGGREGATIONS),
         "MODEL.PANFPN.SEM_SEG_LOSS": (cfg.MODEL.PANFPN.SEM_SEG_LOSS, SEM_SEG_LOSSES),
         "MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD": (cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD, ROI_ALIGN_CPU_BACKWARDS),
+        "TEST.EVALUATORS": (cfg.TEST.EVALUATORS, EVALUATOR_SETS),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

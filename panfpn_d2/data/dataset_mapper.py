@@ -5,6 +5,7 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+from PIL import Image
 
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
@@ -41,15 +42,17 @@ def read_image(file_name: str, image_format: str) -> np.ndarray:
 def transform_id_map(transforms: T.TransformList, id_map: np.ndarray) -> np.ndarray:
     """Apply ``transforms`` to an integer id map with nearest sampling, keeping its dtype.
 
-    detectron2 resizes non-uint8 maps with torch's "nearest", which samples half a pixel off
-    PIL's centre-aligned sampling of the image; ids need neither rounding nor a uint8 range,
-    so resizes are done here as a centre-aligned gather instead.
+    A resize picks exactly the pixels detectron2's ResizeTransform picks in a uint8 segmentation
+    (a prepared semantic PNG): PIL's nearest resize, here of the ids as a 32-bit integer image
+    (PIL's nearest sampling does not depend on the pixel type). detectron2 itself would resize a
+    non-uint8 map with torch's "nearest", half a pixel off PIL's.
     """
     for transform in transforms.transforms:
         if isinstance(transform, T.ResizeTransform):
-            rows = ((np.arange(transform.new_h) + 0.5) * (transform.h / transform.new_h)).astype(np.int64)
-            cols = ((np.arange(transform.new_w) + 0.5) * (transform.w / transform.new_w)).astype(np.int64)
-            id_map = id_map[np.minimum(rows, transform.h - 1)[:, None], np.minimum(cols, transform.w - 1)[None, :]]
+            if id_map.size and (id_map.min() < 0 or id_map.max() > np.iinfo(np.int32).max):
+                raise ValueError(f"id map values {id_map.min()}..{id_map.max()} do not fit a 32-bit integer image")
+            resized = Image.fromarray(id_map.astype(np.int32)).resize((transform.new_w, transform.new_h), Image.NEAREST)
+            id_map = np.asarray(resized).astype(id_map.dtype)
         else:
             id_map = transform.apply_segmentation(id_map)
     return id_map

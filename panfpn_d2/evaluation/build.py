@@ -7,8 +7,9 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.utils.comm import is_main_process
 
-from ..config import has_instance_branch, has_semantic_branch
+from ..config import EVALUATOR_SETS, has_instance_branch, has_semantic_branch
 from .cityscapes_evaluation import PanFPNCityscapesInstanceEvaluator, PanFPNCityscapesSemSegEvaluator
+from .detectron2_evaluators import detectron2_evaluators
 from .instance_evaluation import PanFPNInstanceEvaluator
 from .panoptic_evaluation import PanFPNPanopticEvaluator
 from .semantic_evaluation import PanFPNSemSegEvaluator
@@ -55,6 +56,10 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
 
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
+
+    TEST.EVALUATORS "detectron2" puts detectron2's evaluators in their place
+    (:func:`~panfpn_d2.evaluation.detectron2_evaluators.detectron2_evaluators`), with the files they
+    read made under OUTPUT_DIR/detectron2_evaluation/<dataset>.
     """
     if output_folder is None and not MetadataCatalog.get(dataset_name).get("has_annotations", True):
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
@@ -68,6 +73,8 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
         pq_breakdown=cfg.TEST.PQ_BREAKDOWN,
         temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
+        evaluators=cfg.TEST.EVALUATORS,
+        cache_dir=os.path.join(cfg.OUTPUT_DIR, "detectron2_evaluation", dataset_name),
     )
 
 
@@ -82,10 +89,15 @@ def build_panoptic_fpn_evaluators(
     write_panoptic_png: bool = False,
     pq_breakdown: bool = False,
     temp_root: Optional[str] = None,
+    evaluators: str = "panfpn",
+    cache_dir: Optional[str] = None,
 ) -> MergingDatasetEvaluators:
     """:func:`build_evaluator` without a yacs config (for lazy configs): the model's branches
     (lambda_s > 0, lambda_i > 0), its merge (COMBINE.ENABLED), MODEL.PANFPN.SEM_SEG_THING_MODE,
-    TEST.WRITE_PANOPTIC_PNG, TEST.PQ_BREAKDOWN and TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder)."""
+    TEST.WRITE_PANOPTIC_PNG, TEST.PQ_BREAKDOWN, TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder) and
+    TEST.EVALUATORS; ``cache_dir``: where "detectron2" evaluators' ground-truth files are made."""
+    if evaluators not in EVALUATOR_SETS:
+        raise ValueError(f"evaluators (TEST.EVALUATORS) must be one of {EVALUATOR_SETS}, got {evaluators!r}")
     metadata = MetadataCatalog.get(dataset_name)
     evaluator_type = getattr(metadata, "evaluator_type", None)
     if evaluator_type not in EVALUATOR_TYPES:
@@ -100,6 +112,15 @@ def build_panoptic_fpn_evaluators(
             "the model has no branch to evaluate"
         )
     scope = "all" if has_semantic and has_instances else "things" if has_instances else "stuff"
+    if evaluators == "detectron2":
+        if not cache_dir:
+            raise ValueError("evaluators 'detectron2' need a cache_dir for the ground-truth files they read")
+        return MergingDatasetEvaluators(
+            detectron2_evaluators(
+                dataset_name, has_semantic=has_semantic, has_instances=has_instances, panoptic=panoptic,
+                thing_mode=thing_mode, cache_dir=cache_dir, output_folder=output_folder,
+            )
+        )
     if not metadata.get("has_annotations", True):
         # Nothing to score (COCO test-dev): write the benchmark server's submission.
         if not panoptic:

@@ -113,7 +113,11 @@ def coco_ap(
     coco_eval.accumulate()
     coco_eval.summarize()
 
-    results = {metric: float(100 * coco_eval.stats[i]) for i, metric in enumerate(AP_METRICS)}
+    # COCOeval's -1 means "no ground truth in this area range": NaN, as detectron2's COCOEvaluator gives.
+    results = {
+        metric: float(100 * coco_eval.stats[i]) if coco_eval.stats[i] >= 0 else float("nan")
+        for i, metric in enumerate(AP_METRICS)
+    }
     # precision: [IoU threshold, recall, class, area range "all", max detections 100]
     precision = np.asarray(coco_eval.eval["precision"])
     for k, name in enumerate(class_names):
@@ -121,6 +125,15 @@ def coco_ap(
         class_precision = class_precision[class_precision > -1]
         results[f"AP-{name}"] = float(100 * class_precision.mean()) if class_precision.size else float("nan")
     return results, coco_eval
+
+
+def thing_segment_rles(record: dict) -> List[Tuple[dict, dict]]:
+    """(segments_info entry, COCO RLE) of each thing segment of a dataset dict's panoptic PNG."""
+    things = [s for s in record["segments_info"] if s["isthing"]]
+    if not things:
+        return []
+    runs = SegmentRuns(read_panoptic_png(record["pan_seg_file_name"], PathManager.open))
+    return list(zip(things, runs.rles([int(s["id"]) for s in things])))
 
 
 class PanFPNInstanceEvaluator(DatasetEvaluator):
@@ -173,11 +186,6 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
             keys = ("category_id", "segmentation", "area", "bbox", "iscrowd")
             return [dict({k: a[k] for k in keys if k in a}, image_id=record["image_id"])
                     for a in self._json_instances.get(record["image_id"], [])]
-        things = [s for s in record["segments_info"] if s["isthing"]]
-        if not things:
-            return []
-        runs = SegmentRuns(read_panoptic_png(record["pan_seg_file_name"], PathManager.open))
-        rles = runs.rles([int(s["id"]) for s in things])
         return [
             {
                 "image_id": record["image_id"],
@@ -187,7 +195,7 @@ class PanFPNInstanceEvaluator(DatasetEvaluator):
                 "bbox": s["bbox"],
                 "iscrowd": int(s.get("iscrowd", 0)),
             }
-            for s, rle in zip(things, rles)
+            for s, rle in thing_segment_rles(record)
         ]
 
     def _detections(self, image_id, instances) -> List[dict]:

@@ -471,3 +471,57 @@ def test_numbers_are_the_same_on_every_install_route(cityscapes_dataset):
         "AP50": 100.0,
         "AP-car": 83.33333333333334,
     }
+
+
+def test_detectron2_evaluators_give_this_projects_numbers(cityscapes_dataset, tmp_path, monkeypatch):
+    """TEST.EVALUATORS "detectron2" on Cityscapes: detectron2's SemSegEvaluator, COCOEvaluator,
+    COCOPanopticEvaluator and Cityscapes evaluators, on the same outputs as this project's."""
+    monkeypatch.chdir(tmp_path)  # nothing may be written to the current folder
+    records = {d["image_id"]: d for d in DatasetCatalog.get(DATASET)}
+    semantic = semantic_outputs(perturbed_train_ids)
+    instances = perturbed_instances()
+    inputs_outputs = [
+        ({"image_id": i, "file_name": records[i]["file_name"]},
+         {"sem_seg": semantic[i]["sem_seg"], "instances": instances[i], "panoptic_seg": perfect_panoptic(i)})
+        for i in IMAGE_IDS
+    ]
+    results = {}
+    for evaluators in ("panfpn", "detectron2"):
+        cfg = _cfg("all", 0.5, 1.0)
+        cfg.TEST.EVALUATORS = evaluators
+        cfg.OUTPUT_DIR = str(tmp_path / evaluators)
+        evaluator = build_evaluator(cfg, DATASET)
+        evaluator.reset()
+        for model_input, output in inputs_outputs:
+            evaluator.process([model_input], [output])
+        results[evaluators] = evaluator.evaluate()
+    ours, theirs = results["panfpn"], results["detectron2"]
+    assert {p.name for p in tmp_path.iterdir()} == {"detectron2"}  # no matches.json in the current folder
+    for key in ("fwIoU", "mACC", "pACC"):
+        assert theirs["sem_seg"][key] == pytest.approx(ours["sem_seg"][key], abs=1e-6), key
+    assert theirs["sem_seg"]["IoU"] == pytest.approx(ours["sem_seg"]["IoU_cityscapes"], abs=1e-6)
+    assert theirs["sem_seg"]["iIoU"] == pytest.approx(ours["sem_seg"]["iIoU"], abs=1e-6)
+    assert theirs["sem_seg"]["IoU_sup"] == pytest.approx(ours["sem_seg"]["IoU_category"], abs=1e-6)
+    assert theirs["sem_seg"]["iIoU_sup"] == pytest.approx(ours["sem_seg"]["iIoU_category"], abs=1e-6)
+    for key in ("AP", "AP50"):
+        assert theirs["segm_cityscapes"][key] == pytest.approx(ours["segm_cityscapes"][key], abs=1e-6), key
+    for task in ("bbox", "segm"):
+        for key in ("AP", "AP50", "AP75", "APs", "APm", "APl"):
+            assert theirs[task][key] == pytest.approx(ours[task][key], abs=1e-6, nan_ok=True), (task, key)
+    for key in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st"):
+        assert theirs["panoptic_seg"][key] == pytest.approx(ours["panoptic_seg"][key], abs=1e-6), key
+    assert 30 < ours["sem_seg"]["IoU_cityscapes"] < 99 and ours["segm_cityscapes"]["AP"] < 100
+
+
+def test_detectron2_mains_cityscapesscripts_import_finds_the_installed_package():
+    """detectron2 main's Cityscapes evaluators import cityscapesscripts by Meta's internal name."""
+    import sys
+
+    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as pixel_level
+    from panfpn_d2.evaluation.detectron2_evaluators import cityscapesscripts_under_metas_name
+
+    with cityscapesscripts_under_metas_name():
+        import deeplearning.projects.cityscapesApi.cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as aliased
+        from deeplearning.projects.cityscapesApi.cityscapesscripts.helpers.labels import trainId2label
+    assert aliased is pixel_level and trainId2label[0].name == "road"
+    assert not any(name.split(".")[0] == "deeplearning" for name in sys.modules)

@@ -73,3 +73,33 @@ def test_two_processes_give_the_single_process_numbers():
     assert results[0]["panoptic_seg"] == pytest.approx(single["panoptic_seg"])
     assert results[0]["sem_seg"] == pytest.approx(single["sem_seg"], nan_ok=True)
     assert 0 < single["panoptic_seg"]["PQ"] < 100
+
+
+def _detectron2_evaluators(dataset_name, cache_dir):
+    from panfpn_d2.evaluation import build_panoptic_fpn_evaluators
+
+    return [build_panoptic_fpn_evaluators(
+        dataset_name, has_semantic=True, has_instances=False, thing_mode="other", evaluators="detectron2",
+        cache_dir=cache_dir,
+    )]
+
+
+def _detectron2_worker(rank, world_size, dataset_name, cache_dir):
+    _register(dataset_name)
+    examples = _model_outputs(dataset_name)[rank::world_size]
+    return _evaluate(_detectron2_evaluators(dataset_name, cache_dir), examples)
+
+
+def test_two_processes_with_detectron2s_evaluators_give_this_projects_single_process_numbers(tmp_path):
+    """TEST.EVALUATORS "detectron2": one process writes the semantic PNGs the others read."""
+    dataset_name = "panfpn_test_evaluation_distributed_sample"
+    _register(dataset_name)
+    single = _evaluate(_evaluators(dataset_name), _model_outputs(dataset_name))
+    results = run_on_processes(_detectron2_worker, 2, dataset_name, str(tmp_path))
+    assert not results[1]
+    for key in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st"):
+        assert results[0]["panoptic_seg"][key] == pytest.approx(single["panoptic_seg"][key], abs=1e-6), key
+    for key in ("mIoU", "fwIoU", "mACC", "pACC"):
+        assert results[0]["sem_seg"][key] == pytest.approx(single["sem_seg"][key], abs=1e-6), key
+    assert len(list((tmp_path / "sem_seg_other").glob("*.png"))) == len(_model_outputs(dataset_name))
+    assert 0 < single["panoptic_seg"]["PQ_th"] < 100 and 0 < single["panoptic_seg"]["PQ_st"] < 100
