@@ -4,7 +4,7 @@ import json
 import pytest
 from detectron2.modeling import build_model
 
-from panfpn_d2.export.graph import PanFPNExportGraph
+from panfpn_d2.deploy.graph import PanFPNExportGraph
 from panfpn_d2.tools.export import main
 from panfpn_lite.runtime.model import FORMAT_VERSION, METADATA_FILE, load_metadata
 
