@@ -21,8 +21,6 @@ cycle per core of the ISA the precision runs on (see ``peak_flops_per_cycle``). 
 /proc/cpuinfo's ``cpu MHz`` (the current clock, not the turbo maximum).
 ``--quick``: a tiny GroupNorm ResNet-18 FPN at a 128-pixel short side, 1 repeat (a smoke test).
 """
-import datetime
-import os
 import statistics
 import sys
 import tempfile
@@ -38,10 +36,10 @@ from detectron2.modeling import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_export import config_overrides, load_images, random_weights_cfg  # noqa: E402
-from bench_merge import cpu_model  # noqa: E402
+from common import machine_header  # noqa: E402
 from bench_vs_detectron2 import DETECTRON2_OPTS, benchmark_parser  # noqa: E402
 
-from panfpn_d2.export.parity import category_agreement  # noqa: E402
+from tests.support.panoptic_agreement import category_agreement  # noqa: E402
 from panfpn_d2.tools.analysis import component_counts  # noqa: E402
 from panfpn_d2.tools.export import export_model  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
@@ -153,8 +151,8 @@ def main(argv=None):
         multiply_adds = model_multiply_adds(model, cfg, images)
 
     mhz = cpu_mhz()
-    print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {mhz:.0f} MHz (cpu MHz); {args.threads} threads")
+    print(machine_header())
+    print(f"clock: {mhz:.0f} MHz (cpu MHz); {args.threads} threads")
     print(f"flags: {' '.join(flag for flag in REPORTED_FLAGS if flag in flags) or '(none of ' + ' '.join(REPORTED_FLAGS) + ')'}")
     print(f"config: {args.config_file} {' '.join(map(str, opts))}; short side {args.short_side}, max {args.max_size}; "
           f"{len(images)} images, median of {args.repeats} repeats")

@@ -13,7 +13,6 @@ per-image medians, their sums, the ratio eager / runtime (above 1: the runtime i
 the share of pixels whose segment has the same category in both panoptic maps are printed.
 ``--quick``: a tiny GroupNorm ResNet-18 FPN at a 128-pixel short side, 1 repeat (a smoke test).
 """
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,9 +28,10 @@ from detectron2.modeling import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vs_detectron2 import GENERATED_IMAGE_SIZE, QUICK_OPTS, SAMPLE_IMAGES, benchmark_parser  # noqa: E402
+from common import machine_header  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
-from panfpn_d2.export.parity import category_agreement  # noqa: E402
+from tests.support.panoptic_agreement import category_agreement  # noqa: E402
 from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.tools.export import export_model  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
@@ -119,8 +119,8 @@ def main(argv=None):
         predictors = build_predictors(cfg, Path(work_dir), args.threads, args.seed)
         medians, predictions = time_predictors(predictors, images, args.repeats)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
-          f"torch {torch.__version__}; short side {args.short_side}, max {args.max_size}; "
+    print(machine_header())
+    print(f"{args.threads} threads; torch {torch.__version__}; short side {args.short_side}, max {args.max_size}; "
           f"median of {args.repeats} repeats")
     print(f"{'image':<20} {'eager s':>9} {'onnxruntime s':>14} {'ratio':>7} {'agreement':>10} {'things':>7}")
     for name in images:

@@ -12,7 +12,8 @@ import numpy as np
 from hotcoco import mask as hotcoco_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pq_cli import best_of, machine, parse_size_arguments, require_equal  # noqa: E402
+from bench_pq_cli import best_of, parse_size_arguments, require_equal  # noqa: E402
+from common import machine_header  # noqa: E402
 
 from panfpn_d2.evaluation.instance_evaluation import coco_ap  # noqa: E402
 
@@ -52,7 +53,7 @@ def main():
     args = parse_size_arguments(__doc__, 500, 240, 320)
     ground_truth, detections = synthetic_instances(args.images, args.height, args.width)
     names = [c["name"] for c in ground_truth["categories"]]
-    print(f"machine: {machine()}")
+    print(machine_header())
     print(f"{args.images} images, {len(ground_truth['annotations'])} GT instances, {len(detections)} detections, "
           f"best of {args.repeats} runs each")
     worst = 0.0

@@ -9,8 +9,6 @@ identical outputs; the script prints both times (best of the repeats) and the ra
 """
 import argparse
 import math
-import os
-import platform
 import time
 
 import torch
@@ -20,6 +18,7 @@ from detectron2.modeling.meta_arch.panoptic_fpn import (
 )
 from detectron2.structures import Boxes, Instances
 
+from common import machine_header
 from panfpn_d2.modeling.panoptic_merge import combine_semantic_and_instance_outputs
 
 # detectron2's COCO defaults (MODEL.PANOPTIC_FPN.COMBINE.*).
@@ -77,17 +76,6 @@ def best_time(function, repeats, synchronize):
     return best, result
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,7 +101,8 @@ def main():
         instances, semantic, OVERLAP_THRESH, STUFF_AREA_LIMIT, INSTANCES_CONFIDENCE_THRESH
     )
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; torch {torch.__version__}")
+    print(machine_header())
+    print(f"torch {torch.__version__}")
     if args.device == "cuda":
         print(f"GPU: {torch.cuda.get_device_name()}")
     print(

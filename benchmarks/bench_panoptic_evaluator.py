@@ -16,7 +16,8 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOPanopticEvaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pq_cli import best_of, generate, machine, parse_size_arguments, require_equal  # noqa: E402
+from bench_pq_cli import best_of, generate, parse_size_arguments, require_equal  # noqa: E402
+from common import machine_header  # noqa: E402
 
 from panfpn_d2.data import register_panoptic_dataset  # noqa: E402
 from panfpn_lite.panoptic_format import read_panoptic_png  # noqa: E402
@@ -72,7 +73,7 @@ def main():
         reference_seconds, reference = run(COCOPanopticEvaluator(name), examples, args.repeats)
 
     difference = max(abs(ours[k] - reference[k]) for k in KEYS)
-    print(f"machine: {machine()}")
+    print(machine_header())
     print(f"{args.images} predictions of {args.height}x{args.width}, process() + evaluate(), best of {args.repeats} runs each")
     print("PQ {PQ:.3f}  PQ_th {PQ_th:.3f}  PQ_st {PQ_st:.3f}".format(**ours))
     print(f"detectron2 COCOPanopticEvaluator: {reference_seconds:.2f} s")

@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_merge import cpu_model  # noqa: E402
 from bench_vs_detectron2 import (  # noqa: E402
     QUICK_OPTS, SIDES, benchmark_parser, build_models, load_images, time_inference,
 )
+from common import machine_header  # noqa: E402
 
-from panfpn_d2.tools.random_weights import calibrate_detection_scores  # noqa: E402
+from tests.support.random_weights import calibrate_detection_scores  # noqa: E402
 
 PANOPTIC_ONLY_OPTS = ["MODEL.PANFPN.OUTPUTS", "('panoptic_seg',)"]
 TIMED_MODULES = {"backbone": "backbone", "semantic head": "sem_seg_head", "mask head": "roi_heads.mask_head"}
@@ -62,7 +62,8 @@ def main(argv=None):
     reached = calibrate_detection_scores(models["detectron2"], inputs, args.confident_fraction, threshold)
     models["panfpn_d2"].load_state_dict(models["detectron2"].state_dict())
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({args.threads} threads), "
+    print(machine_header())
+    print(f"torch {torch.__version__} ({args.threads} threads), "
           f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '(default)')}")
     print(f"config: {args.config_file} {' '.join(map(str, opts))}; panfpn_d2: {' '.join(PANOPTIC_ONLY_OPTS)}")
     print(f"images: {len(inputs)} (COCO sample photos, then generated), model input "

@@ -8,7 +8,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,11 @@ from typing import Callable, Tuple, TypeVar
 import numpy as np
 from PIL import Image
 
+from common import machine_header
 from panfpn_lite.panoptic_format import segment_areas, segment_box, write_panoptic_png
 
 T = TypeVar("T")
 CATEGORIES_JSON = Path(__file__).resolve().parents[1] / "tests" / "assets" / "coco_panoptic_sample" / "panoptic_coco_categories.json"
-
-
-def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs visible, Python {platform.python_version()}".replace("  ", " ")
 
 
 def parse_size_arguments(doc: str, images: int, height: int, width: int) -> argparse.Namespace:
@@ -187,7 +183,7 @@ def main():
     difference = max(max_difference(ours, reference), max_difference(json.loads(json.dumps(in_process)), reference))
     print(completed.stdout.strip().split("Prediction:")[0].strip().splitlines()[0])
     print("\n".join(line for line in completed.stdout.splitlines() if "|" in line or line.startswith("---")))
-    print(f"machine: {machine()}")
+    print(machine_header())
     print(f"{args.images} PNG pairs of {args.height}x{args.width}, best of {args.repeats} runs each")
     print(f"panopticapi pq_compute (in process):              {panopticapi_seconds:.2f} s")
     print(f"panfpn_lite.pq.pq_compute (in process):  {in_process_seconds:.2f} s"

@@ -19,7 +19,6 @@ Both models' inference outputs are checked identical first. Ratios are PanFPN / 
 """
 import argparse
 import operator
-import os
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_merge import cpu_model  # noqa: E402
+from common import machine_header  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
 from panfpn_d2.modeling import panoptic_merge as panfpn_panoptic_merge  # noqa: E402
@@ -229,7 +228,8 @@ def main(argv=None):
     inputs = load_images(args.short_side, args.max_size, args.generated_images, args.seed)
     cfg = load_config(args.config_file, [*COMMON_OPTS, *opts])
 
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
+    print(machine_header())
+    print(f"torch {torch.__version__} "
           f"({args.threads} threads), oneDNN convolutions {'on' if torch.backends.mkldnn.enabled else 'off'}")
     print(f"config: {args.config_file} {' '.join(map(str, opts))}")
     sizes = ", ".join(f"{tuple(x['image'].shape[1:])}" for x in inputs)

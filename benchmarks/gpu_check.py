@@ -16,7 +16,6 @@ Every part runs on ``--device``; ``--device cpu --quick`` (bench_vs_detectron2's
 images, one repeat) checks the script end to end without a GPU.
 """
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -32,11 +31,12 @@ from bench_panoptic_only import PANOPTIC_ONLY_OPTS, agreement  # noqa: E402
 from bench_vs_detectron2 import (  # noqa: E402
     COMMON_OPTS, DEFAULT_CONFIG, QUICK_OPTS, SIDES, add_training_targets, build_models, load_images,
 )
+from common import machine_header  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
 from panfpn_d2.modeling.panoptic_merge import combine_semantic_and_instance_outputs  # noqa: E402
 from panfpn_d2.config import load_config  # noqa: E402
-from panfpn_d2.tools.random_weights import calibrate_detection_scores  # noqa: E402
+from tests.support.random_weights import calibrate_detection_scores  # noqa: E402
 
 # Loss agreement: float32 sums in a different order may differ in the last bits; AMP rounds to 8-11 bits.
 LOSS_RTOL = {"float32": 1e-4, "amp": 2e-2}
@@ -178,8 +178,9 @@ def main(argv=None):
     if args.quick:
         opts = QUICK_OPTS + ["MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH", 0.5] + opts
         short_side, max_size, merge_size, args.repeats = 128, 213, (200, 304), 1
-    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    print(f"machine: {bench_merge.cpu_model()}, {os.cpu_count()} logical CPUs{gpu}; torch {torch.__version__}; "
+    gpu = f"GPU {torch.cuda.get_device_name(device)}; " if device.type == "cuda" else ""
+    print(machine_header())
+    print(f"{gpu}torch {torch.__version__}; "
           f"device {device}; median of {args.repeats} timed runs")
 
     agree = check_merge(device, merge_size, args.repeats)

@@ -51,8 +51,11 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
       TEST.WRITE_PANOPTIC_PNG it also writes them as COCO panoptic files to ``output_folder``.
 
     A dataset without annotations (metadata ``has_annotations`` False: COCO test-dev) gets only the
-    panoptic evaluator, which writes the submission (PNG + JSON) under ``output_folder`` (default
-    OUTPUT_DIR/inference/<dataset>) and reports no metrics.
+    panoptic evaluator, which writes the submission (PNG + JSON) under ``output_folder`` and reports
+    no metrics.
+
+    ``output_folder`` defaults to OUTPUT_DIR/inference/<dataset> where there are files to write
+    (TEST.WRITE_PANOPTIC_PNG, or a dataset without annotations).
 
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
@@ -61,7 +64,8 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     (:func:`~panfpn_d2.evaluation.detectron2_evaluators.detectron2_evaluators`), with the files they
     read made under OUTPUT_DIR/detectron2_evaluation/<dataset>.
     """
-    if output_folder is None and not MetadataCatalog.get(dataset_name).get("has_annotations", True):
+    writes_files = cfg.TEST.WRITE_PANOPTIC_PNG or not MetadataCatalog.get(dataset_name).get("has_annotations", True)
+    if output_folder is None and writes_files:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
     return build_panoptic_fpn_evaluators(
         dataset_name,

@@ -19,9 +19,11 @@
    is (H/s, W/s): counts are exact at (H/k, W/k) times k^2, so they are counted at
    ``--fig4-count-downscale`` k (default 4) to save time and memory.
 
-Without MODEL.WEIGHTS the model's random weights are set to detect like a trained model (every
-anchor a proposal, ~100 confident detections; see panfpn_d2.tools.random_weights), so that the
-ROI heads and the merge are counted doing their usual work. The model is wrapped in a module of one plain image tensor (fvcore traces with torch.jit).
+MODEL.WEIGHTS is not loaded (the counts do not depend on the weights, and a config's ImageNet
+weights would be downloaded for nothing): the model is randomly initialised (``--seed``) and set to
+detect like a trained model (every anchor a proposal, ~100 confident detections; see
+panfpn_d2.tools.random_weights), so that the ROI heads and the merge are counted doing their usual
+work. The model is wrapped in a module of one plain image tensor (fvcore traces with torch.jit).
 Activation memory = activations x 4 bytes (float32).
 """
 import argparse
@@ -30,7 +32,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from detectron2.modeling import build_model
 from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone
@@ -392,10 +393,8 @@ def main(argv=None) -> str:
     height = args.height or cfg.INPUT.MIN_SIZE_TEST
     width = args.width or cfg.INPUT.MAX_SIZE_TEST
     torch.manual_seed(args.seed)
-    model = build_model(cfg).eval()
-    if cfg.MODEL.WEIGHTS:
-        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    elif model.roi_heads is not None:
+    model = build_model(cfg).eval()  # random weights: MODEL.WEIGHTS is never loaded
+    if model.roi_heads is not None:
         # Random weights propose and detect next to nothing; these detect like a trained model
         # (POST_NMS_TOPK_TEST proposals, DETECTIONS_PER_IMAGE instances), so the ROI heads and
         # the merge do their usual work.

@@ -4,7 +4,7 @@
 
 Writes ``DIR/model.onnx`` or ``DIR/model.ts`` (the network with the weights of MODEL.WEIGHTS,
 dynamic image size) and ``DIR/panfpn_export.json`` (input format, pixel mean/std, test resize,
-categories, merge thresholds). Where the graph is cut: ``panfpn_d2.export.graph``.
+categories, merge thresholds). Where the graph is cut: ``panfpn_d2.deploy.graph``.
 """
 import argparse
 import logging
@@ -16,10 +16,10 @@ from detectron2.utils.logger import setup_logger
 
 from panfpn_lite.runtime.model import MODEL_FILES
 
-from ..export.graph import PanFPNExportGraph, sample_image
-from ..export.metadata import export_metadata, write_metadata
-from ..export.onnx import export_onnx
-from ..export.torchscript import export_torchscript
+from ..deploy.graph import PanFPNExportGraph, sample_image
+from ..deploy.metadata import export_metadata, write_metadata
+from ..deploy.onnx import export_onnx
+from ..deploy.torchscript import export_torchscript
 from ..config import load_config
 from .cli import add_config_arguments
 

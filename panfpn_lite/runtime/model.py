@@ -2,7 +2,7 @@
 ONNX Runtime or OpenVINO.
 
 The metadata schema is defined here, on the torch-free side, and written by
-``panfpn_d2.export.metadata``; ``FORMAT_VERSION`` changes whenever its meaning does.
+``panfpn_d2.deploy.metadata``; ``FORMAT_VERSION`` changes whenever its meaning does.
 """
 import importlib
 import json
@@ -21,7 +21,7 @@ FORMAT_VERSION = 2
 METADATA_FILE = "panfpn_export.json"
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
 INPUT_NAME = "image"
-# The exported graph's outputs, in order (see panfpn_d2.export.graph.PanFPNExportGraph).
+# The exported graph's outputs, in order (see panfpn_d2.deploy.graph.PanFPNExportGraph).
 OUTPUT_NAMES = ("boxes", "scores", "classes", "mask_probs", "semantic_logits")
 # Top-level keys every metadata file of FORMAT_VERSION has.
 METADATA_KEYS = ("format_version", "format", "model_file", "input", "instances", "semantic", "merge", "dataset")

@@ -49,6 +49,15 @@ def test_write_png_option_reaches_the_panoptic_evaluator(sample_metadata, tmp_pa
     assert panoptic._writer is not None and (tmp_path / "panoptic_predictions").is_dir()
 
 
+def test_written_predictions_default_to_the_output_dir(sample_metadata, tmp_path):
+    """train_net.py passes no folder: TEST.WRITE_PANOPTIC_PNG writes under OUTPUT_DIR/inference/<dataset>."""
+    cfg = _cfg(0.5, 1.0)
+    cfg.TEST.WRITE_PANOPTIC_PNG = True
+    cfg.OUTPUT_DIR = str(tmp_path)
+    panoptic = build_evaluator(cfg, sample_metadata.name)._evaluators[-1]
+    assert panoptic._writer.png_dir == str(tmp_path / "inference" / sample_metadata.name / "panoptic_predictions")
+
+
 def test_unknown_evaluator_type_is_an_error():
     MetadataCatalog.get("panfpn_test_evaluation_semseg_only").set(evaluator_type="sem_seg")
     with pytest.raises(ValueError, match="'panfpn_test_evaluation_semseg_only'.*'sem_seg'"):

@@ -5,8 +5,8 @@ import pytest
 from detectron2.modeling import build_model
 
 from panfpn_d2.config import load_config
-from panfpn_d2.export.graph import PanFPNExportGraph
-from panfpn_d2.export.metadata import export_metadata
+from panfpn_d2.deploy.graph import PanFPNExportGraph
+from panfpn_d2.deploy.metadata import export_metadata
 from panfpn_d2.tools.export import main
 from panfpn_lite.merge_settings import MergeSettings
 from panfpn_lite.runtime.model import FORMAT_VERSION, METADATA_FILE, load_metadata

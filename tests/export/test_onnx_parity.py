@@ -5,11 +5,11 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from panfpn_d2.export.graph import PanFPNExportGraph
-from panfpn_d2.export.parity import category_agreement
+from panfpn_d2.deploy.graph import PanFPNExportGraph
 from panfpn_lite.runtime.model import OnnxPanFPN, OpenVinoPanFPN
 
 from tests.support.export import COCO_IMAGES, eager_panoptic, runtime_panoptic
+from tests.support.panoptic_agreement import category_agreement
 
 
 def assert_panoptic_parity(cfg, model_dir, images):

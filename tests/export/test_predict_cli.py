@@ -32,7 +32,7 @@ def test_predict_runs_where_torch_and_detectron2_cannot_be_imported(trained_toy,
     predictions = json.loads((output / PREDICTIONS_JSON).read_text())
     metadata = json.loads((toy_onnx / METADATA_FILE).read_text())
     assert predictions["categories"] == metadata["dataset"]["categories"]
-    category_ids = {c["id"] for c in predictions["categories"]}
+    isthing = {c["id"]: bool(c["isthing"]) for c in predictions["categories"]}
     assert [a["image_id"] for a in predictions["annotations"]] == [p.stem for p in images[:2]]
     for annotation, image in zip(predictions["annotations"], predictions["images"]):
         rgb = np.asarray(Image.open(output / PNG_SUBDIR / annotation["file_name"])).astype(np.int64)
@@ -40,8 +40,11 @@ def test_predict_runs_where_torch_and_detectron2_cannot_be_imported(trained_toy,
         assert id_map.shape == (image["height"], image["width"])
         assert set(np.unique(id_map)) - {0} == {s["id"] for s in annotation["segments_info"]}
         for segment in annotation["segments_info"]:
-            assert segment["category_id"] in category_ids
+            assert segment["category_id"] in isthing
             assert segment["area"] == int((id_map == segment["id"]).sum())
+            # the fields docs/deployment.md lists: isthing is the category's, not written per segment
+            score = {"score"} if isthing[segment["category_id"]] else set()
+            assert set(segment) == {"id", "category_id", "iscrowd", "area", "bbox"} | score
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from panfpn_d2.export.graph import PanFPNExportGraph
+from panfpn_d2.deploy.graph import PanFPNExportGraph
 
 from tests.support.export import export
 

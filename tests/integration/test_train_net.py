@@ -4,6 +4,7 @@ import json
 import pytest
 
 from panfpn_d2.data.toy import generate_toy_dataset
+from panfpn_lite.prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON
 from tests.support.paths import TOY_CONFIG
 from tests.support.train_net import run_train_net
 
@@ -43,10 +44,17 @@ def test_training_from_scratch_logs_eta_and_writes_every_metric(trained):
 def test_eval_only_evaluates_given_weights(trained):
     tmp_path, _ = trained
     weights = tmp_path / "out" / "model_final.pth"
-    log = train_net(tmp_path, "--eval-only", *SMALL, "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "eval"))
+    log = train_net(tmp_path, "--eval-only", *SMALL, "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(tmp_path / "eval"),
+                    "TEST.WRITE_PANOPTIC_PNG", "True")
     assert "copypaste: PQ,SQ,RQ,PQ_th" in log and "copypaste: mIoU,fwIoU" in log
     assert "Starting training" not in log
     assert "panoptic_seg" in log and "sem_seg" in log
+    # TEST.WRITE_PANOPTIC_PNG's files, in the output folder's default place
+    written = tmp_path / "eval" / "inference" / "panfpn_toy_val"
+    predictions = json.loads((written / PREDICTIONS_JSON).read_text())
+    assert len(predictions["annotations"]) == 4
+    assert sorted(p.name for p in (written / PNG_SUBDIR).iterdir()) == sorted(
+        a["file_name"] for a in predictions["annotations"])
 
 
 def test_resume_continues_from_the_last_checkpoint(trained):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from panfpn_lite.data_tools.categories import config_keys
-from panfpn_lite.data_tools.check import check_dataset, format_report, write_overlays
+from panfpn_lite.data_tools.check import check_dataset, write_overlays
 from panfpn_lite.data_tools.cli import main
 from panfpn_lite.data_tools.segments import segment_geometry
 from panfpn_lite.panoptic_format import read_panoptic_png, segment_areas, segment_box, write_panoptic_png

@@ -9,10 +9,11 @@ from detectron2.modeling import build_model
 
 from tests.support.configs import r50_cfg, tiny_cfg
 from tests.support.paths import COCO_SAMPLE
+from tests.support.random_weights import calibrate_detection_scores
 from panfpn_d2.data.toy import render_toy_image
 from panfpn_d2.config import resolve_outputs
 from panfpn_d2.modeling.meta_arch import PanFPN
-from panfpn_d2.tools.random_weights import calibrate_detection_scores, make_random_model_detect
+from panfpn_d2.tools.random_weights import make_random_model_detect
 
 TOY_CONFIG = "Toy-PanopticSegmentation/panfpn_toy.yaml"
 

@@ -17,10 +17,10 @@ def features(batch=2, size=64, seed=0):
     return {k: torch.randn(batch, s.channels, size // s.stride, size // s.stride, generator=g) for k, s in SHAPES.items()}
 
 
-def head(**kwargs):
+def head(shapes=SHAPES, **kwargs):
     args = dict(num_classes=5, conv_dims=32, common_stride=4, norm="GN", ignore_value=255)
     args.update(kwargs)
-    return PanFPNSemSegHead(SHAPES, **args)
+    return PanFPNSemSegHead(shapes, **args)
 
 
 @pytest.mark.parametrize("aggregation", ["sum", "concat"])
@@ -33,13 +33,20 @@ def test_output_shape_and_predictor_width(aggregation, width):
     assert h.predictor.weight.shape == (5, width * levels, 1, 1)
 
 
-def test_sum_head_matches_detectron2_parameters_and_outputs():
-    ours = head().eval()
-    theirs = SemSegFPNHead(SHAPES, num_classes=5, conv_dims=32, common_stride=4, norm="GN", ignore_value=255).eval()
+@pytest.mark.parametrize("common_stride", [4, 8])
+def test_sum_head_matches_detectron2_parameters_and_outputs(common_stride):
+    # The levels at or above the common stride, as a config with that COMMON_STRIDE
+    # names them in SEM_SEG_HEAD.IN_FEATURES (stride 8: p3-p5).
+    shapes = {k: s for k, s in SHAPES.items() if s.stride >= common_stride}
+    ours = head(shapes, common_stride=common_stride).eval()
+    theirs = SemSegFPNHead(
+        shapes, num_classes=5, conv_dims=32, common_stride=common_stride, norm="GN", ignore_value=255
+    ).eval()
     ours_sd, theirs_sd = ours.state_dict(), theirs.state_dict()
     assert {k: v.shape for k, v in ours_sd.items()} == {k: v.shape for k, v in theirs_sd.items()}
     ours.load_state_dict(theirs_sd)
     feats = features()
+    assert ours(feats)[0].shape == (2, 5, 64, 64)
     assert torch.equal(ours(feats)[0], theirs(feats)[0])
     ours.train(), theirs.train()
     target = torch.randint(5, (2, 64, 64))

@@ -68,3 +68,37 @@ def assert_same_pq(actual: dict, expected: dict, tol: float = 1e-12):
         got = actual["per_class"][int(category_id)]
         for key in ("pq", "sq", "rq"):
             assert got[key] == pytest.approx(values[key], abs=tol), (category_id, key)
+
+
+# TOY_CATEGORIES and three more: bicycle (a thing only in the ground truth), road (stuff only
+# predicted) and tree (stuff on neither side).
+CATEGORIES_ON_ONE_SIDE = TOY_CATEGORIES + [
+    {"id": 3, "name": "bicycle", "isthing": 1, "color": [119, 11, 32]},
+    {"id": 8, "name": "road", "isthing": 0, "color": [128, 64, 128]},
+    {"id": 5, "name": "tree", "isthing": 0, "color": [0, 80, 0]},
+]
+
+
+def categories_on_one_side() -> Tuple[Image, Image]:
+    """(ground truth, prediction) of one 20×20 image in which categories appear on one side only.
+
+    Both: sky (top half; the prediction's has a car in it), grass (bottom half; predicted over rows
+    10..15 only) and a person. Ground truth only: a bicycle (predicted as road). Prediction only:
+    the car (thing) and road (stuff, rows 16..19). Tree is on neither side.
+    """
+    gt_map = np.full((20, 20), 10, dtype=np.int64)
+    gt_map[10:] = 11
+    gt_map[10:14, 2:7] = 12
+    gt_map[16:19, 12:16] = 13
+    gt_categories = {10: 7, 11: 9, 12: 1, 13: 3}  # segment id -> category id
+    pred_map = np.full((20, 20), 10, dtype=np.int64)
+    pred_map[2:6, 12:16] = 14
+    pred_map[10:] = 11
+    pred_map[16:] = 15
+    pred_map[10:14, 2:7] = 12
+    pred_categories = {10: 7, 11: 9, 12: 1, 14: 2, 15: 8}
+
+    def info(categories):
+        return [{"id": i, "category_id": c} for i, c in categories.items()]
+
+    return (1, gt_map, info(gt_categories)), (1, pred_map, info(pred_categories))

@@ -48,6 +48,21 @@ def test_report_from_the_command_line(capsys):
     assert "Semantic branch overhead over Mask R-CNN (Table 1a): FLOPs +" in report
 
 
+def test_weights_are_never_loaded(capsys):
+    """A compute count needs no weights: a config naming unreachable ones (as the COCO configs name
+    ImageNet's, which would be downloaded) gives the counts of the random model, offline."""
+    arguments = ["--config-file", str(TOY_CONFIG), "--height", "64", "--width", "96", "--no-fig4"]
+    unreachable = "/nonexistent/ImageNetPretrained/R-50.pkl"
+    with_weights = analysis.main([*arguments, "--opts", "MODEL.WEIGHTS", unreachable])
+    without = analysis.main([*arguments, "--opts", "MODEL.WEIGHTS", ""])
+
+    def table(report):
+        return [line for line in report.splitlines() if line.startswith("|")]
+
+    assert table(with_weights) == table(without) and len(table(without)) == 8
+    assert "100 instances in" in with_weights
+
+
 def fig4_cfg():
     return tiny_cfg(
         "Base-PanFPN.yaml",

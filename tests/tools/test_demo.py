@@ -1,6 +1,5 @@
 """The demo on generated toy images with a random-weight toy model that detects."""
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -1,4 +1,5 @@
-"""How close two panoptic predictions are, for checking an export against the eager model."""
+"""How close two panoptic predictions are: the export tests and benchmarks/bench_export.py check an
+export against the eager model with it."""
 from typing import List, Tuple
 
 import numpy as np
