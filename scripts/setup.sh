@@ -31,8 +31,8 @@ assert md.version("hotcoco") == "1.3.0"
 # the editable install must point at this checkout
 assert pathlib.Path(specs["panfpn_d2"].origin).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve()
 # and installed this checkout's console scripts
-assert {"panfpn-pq", "panfpn-predict"} <= {e.name for e in md.distribution("panfpn_d2").entry_points}
-assert all((pathlib.Path(sys.executable).parent / name).exists() for name in ("panfpn-pq", "panfpn-predict"))
+assert {"panfpn-pq", "panfpn-predict", "panfpn-data"} <= {e.name for e in md.distribution("panfpn_d2").entry_points}
+assert all((pathlib.Path(sys.executable).parent / name).exists() for name in ("panfpn-pq", "panfpn-predict", "panfpn-data"))
 PYCHECK
   echo "setup: already done for $("$PY" -c 'import sys; print(sys.executable)')"
   exit 0
