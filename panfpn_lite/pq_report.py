@@ -297,17 +297,13 @@ def _worst(page: _Page, breakdown: PQBreakdown, load_pair, photo_file, count: in
     page.heading(f"The {len(chosen)} images of lowest PQ")
     page.paragraph("Per-image PQ: over the categories with a segment in the image. Left ground truth, right "
                    "prediction; colours are categories (legend), dark lines segment edges, grey void.")
+    from matplotlib.patches import Patch  # present: _Page checked matplotlib
+
     names = {int(c["id"]): c["name"] for c in breakdown.categories}
-    Patch = _patch_class()
     for rank, (image_name, groups) in enumerate(chosen, start=1):
         gt_map, gt_segments, pred_map, pred_segments = load_pair(image_name)
         path = photo_file(image_name) if photo_file else None
-        photo, note = None, ""
-        if path is not None:
-            if os.path.isfile(path):
-                photo = read_photo(path, gt_map.shape)
-            else:
-                note = f" (image file {path} not found: segment maps alone)"
+        photo = read_photo(path, gt_map.shape) if path is not None and os.path.isfile(path) else None
         figure = page.figure(10, 10 * gt_map.shape[0] / (2 * gt_map.shape[1]) + 1.2)
         for axes, (label, id_map, segments) in zip(figure.subplots(1, 2), (
                 ("ground truth", gt_map, gt_segments), ("prediction", pred_map, pred_segments))):
@@ -319,11 +315,5 @@ def _worst(page: _Page, breakdown: PQBreakdown, load_pair, photo_file, count: in
                       loc="outside lower center", ncol=6, fontsize=8)
         figure.suptitle(f"{image_name}: PQ {100 * groups['pq']:.1f} over {groups['n']} categories")
         page.save(figure, f"worst_{rank}.png", f"image {image_name}")
-        if note:
-            page.paragraph(note.strip(" ()"))
-
-
-def _patch_class():
-    from matplotlib.patches import Patch  # after require_matplotlib: present
-
-    return Patch
+        if path is not None and photo is None:
+            page.paragraph(f"image file {path} not found: segment maps alone")
