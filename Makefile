@@ -3,13 +3,15 @@
 # v0.6 without compiled ops.
 # `make test-source` runs the same suite on detectron2 built from source (compiled ops, numpy 2)
 # in .venv-src, set up the way docs/install.md tells a user with their own detectron2.
+# `make test-browser` runs the tests that open a page in headless Chromium (pytest's `browser`
+# marker, which `make test` leaves out), installing Debian's chromium first if it is missing.
 # With your own environment: make test PY=python
 VENV := .venv
 PY ?= $(VENV)/bin/python
 SOURCE_VENV := .venv-src
 D2_SRC ?= ../shared/detectron2-src/detectron2-main-02b5c4e.tar.gz
 
-.PHONY: setup toy test setup-source test-source versions bench
+.PHONY: setup toy test test-browser browser setup-source test-source versions bench
 
 setup:
 	@command -v $(PY) >/dev/null 2>&1 || python3 -m venv $(VENV)
@@ -20,6 +22,15 @@ toy: setup
 
 test: setup versions
 	$(PY) -m pytest -q
+
+test-browser: setup browser
+	$(PY) -m pytest -q -m browser
+
+# Debian's chromium (apt), as root or through sudo; nothing to do where one is on PATH.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
 setup-source:
 	@bash scripts/build_detectron2.sh $(SOURCE_VENV) $(D2_SRC)

@@ -62,6 +62,9 @@ setup(
         # torch.onnx.export imports onnx. 1.17 checked with numpy 1.23.5 and 2.4.6; 1.23 (through
         # ml_dtypes 0.6) fails to import with numpy 1.23.
         "export": ["onnx>=1.17,<1.18"],
+        # panfpn-pq --report and TEST.PQ_REPORT (panfpn_lite.pq_report): its plots. 3.7 for
+        # constrained layout's "outside" legends; checked with 3.10.9 on numpy 1.23.5.
+        "report": ["matplotlib>=3.7"],
         "test": ["pytest>=7.3"],
     },
 )

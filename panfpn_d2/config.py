@@ -92,6 +92,9 @@ def add_panfpn_config(cfg):
     # Evaluation: also PQ by segment size, boundary PQ and the error breakdown (a second pass over
     # the ground truth PNGs; docs/diagnosing_pq.md).
     cfg.TEST.PQ_BREAKDOWN = False
+    # Evaluation: also that breakdown drawn as a static HTML page, OUTPUT_DIR/inference/<dataset>/
+    # pq_report/index.html (panfpn-pq --report; needs matplotlib, the "report" extra).
+    cfg.TEST.PQ_REPORT = False
     # Evaluation on Cityscapes: where cityscapesscripts' prediction files go ("": the system's
     # temporary folder); a multi-machine run needs a folder every machine sees.
     cfg.TEST.CITYSCAPES_TEMP_ROOT = ""
@@ -258,6 +261,8 @@ def validate_config(cfg) -> None:
             f"MODEL.PANFPN.GROUPED_FPN splits the FPN channels in halves: MODEL.FPN.OUT_CHANNELS "
             f"must be even, got {cfg.MODEL.FPN.OUT_CHANNELS}"
         )
+    if cfg.TEST.PQ_REPORT and not cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED:
+        raise ValueError("TEST.PQ_REPORT reports on the panoptic output, which MODEL.PANOPTIC_FPN.COMBINE.ENABLED False turns off")
 
     names = layout_dataset_names(cfg)
     if not names:

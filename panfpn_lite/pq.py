@@ -2,6 +2,7 @@
 
     panfpn-pq --gt_json_file G --pred_json_file P [--gt_folder GF] [--pred_folder PF] [--output-json FILE]
               [--per-class] [--csv FILE] [--breakdown [--size-ranges A B ...]]
+              [--report DIR [--images IMAGE_DIR] [--worst N]]
 
 (or ``python -m panfpn_lite.pq ...``)
 
@@ -11,7 +12,8 @@ as fractions and ``n``; ``per_class``: category id -> ``pq``, ``sq``, ``rq``, he
 ``fp``, ``fn`` counts beside them). The work is hotcoco's PQ (Rust, parallel, panopticapi's
 matching rules), not panopticapi's one-process-per-core Python loop. ``--breakdown`` adds PQ by
 segment size, boundary PQ and the error breakdown (``by_size``, ``boundary``, ``errors``: a second,
-numpy pass over the PNGs, see ``panfpn_lite.pq_breakdown`` and docs/diagnosing_pq.md).
+numpy pass over the PNGs, see ``panfpn_lite.pq_breakdown`` and docs/diagnosing_pq.md); ``--report``
+that breakdown and a static HTML page of it (``panfpn_lite.pq_report``, needs matplotlib).
 
 hotcoco reads the JSON files itself (the fast path) when their image ids are its non-negative
 integers. Image ids may be any JSON value, as in panopticapi (Cityscapes' are strings such as
@@ -169,6 +171,26 @@ def breakdown_images(gt_dataset: dict, pred_dataset: dict, gt_folder: str, pred_
         )
 
 
+def _write_report(directory, results, diagnosis, gt_dataset, pred_dataset, gt_folder, pred_folder,
+                  images_folder, worst) -> str:
+    """``pq_report.write_report`` of a breakdown of these files: an image's maps read again by its name."""
+    from .pq_report import DEFAULT_WORST_IMAGES, write_report
+
+    gt_annotations = {str(a["image_id"]): a for a in gt_dataset["annotations"]}
+    file_names = {str(image["id"]): image.get("file_name") for image in gt_dataset.get("images", [])}
+
+    def load_pair(image_name):
+        one = dict(gt_dataset, annotations=[gt_annotations[image_name]])
+        return next(breakdown_images(one, pred_dataset, gt_folder, pred_folder))[:4]
+
+    def photo_file(image_name):
+        file_name = file_names.get(image_name)
+        return None if file_name is None else os.path.join(images_folder, file_name)
+
+    return write_report(directory, results, diagnosis, load_pair, photo_file if images_folder else None,
+                        DEFAULT_WORST_IMAGES if worst is None else worst)
+
+
 def pq_compute(
     gt_json_file: str,
     pred_json_file: str,
@@ -178,11 +200,16 @@ def pq_compute(
     per_class_table: bool = False,
     breakdown: bool = False,
     size_ranges: Optional[tuple] = None,
+    report: Optional[str] = None,
+    images_folder: Optional[str] = None,
+    worst: Optional[int] = None,
 ) -> dict:
     """panopticapi's ``pq_compute``: same arguments, same printout, same return value, plus the
     per-category ``tp``, ``fp``, ``fn``. With ``per_class_table``, also prints the per-category
     table; with ``breakdown``, that table and ``by_size`` (``size_ranges``, default COCO's),
-    ``boundary`` and ``errors`` (``panfpn_lite.pq_breakdown``).
+    ``boundary`` and ``errors`` (``panfpn_lite.pq_breakdown``). With ``report`` (a folder), the
+    breakdown and its HTML page there (``panfpn_lite.pq_report``): the ``worst`` images of lowest PQ
+    over their image files in ``images_folder`` (the ground truth's ``images`` file names) if given.
 
     Without either, the JSON files are read by hotcoco alone where their image ids are its integers
     (the fast path); the table's category names and the breakdown need the files in Python too.
@@ -191,6 +218,10 @@ def pq_compute(
     JSON value (panopticapi's rule), strings included.
     """
     start = time.perf_counter()
+    if report is not None:
+        from .pq_report import require_matplotlib
+
+        require_matplotlib()  # before the evaluation, not after it
     gt_folder = gt_folder if gt_folder is not None else gt_json_file.replace(".json", "")
     pred_folder = pred_folder if pred_folder is not None else pred_json_file.replace(".json", "")
     print("Evaluation panoptic segmentation metrics:")
@@ -207,15 +238,23 @@ def pq_compute(
     evaluation.evaluate()
     results = panopticapi_results(evaluation.results())
     print("\n".join(panopticapi_table(results)))
+    breakdown = breakdown or report is not None
     if per_class_table or breakdown:
         gt_dataset = _read_json(gt_json_file)
         print("\n".join(["", "Per category, by PQ:"] + per_category_table(results["per_class"], gt_dataset["categories"])))
     if breakdown:
-        from .pq_breakdown import breakdown_tables, pq_breakdown  # numpy: not on the plain path's start-up
+        from .pq_breakdown import PQBreakdown, breakdown_tables  # numpy: not on the plain path's start-up
 
-        images = breakdown_images(gt_dataset, _read_json(pred_json_file), gt_folder, pred_folder)
-        results.update(pq_breakdown(images, gt_dataset["categories"], size_ranges))
+        pred_dataset = _read_json(pred_json_file)
+        diagnosis = PQBreakdown(gt_dataset["categories"], size_ranges)
+        for image in breakdown_images(gt_dataset, pred_dataset, gt_folder, pred_folder):
+            diagnosis.add(*image)
+        results.update(diagnosis.result())
         print("\n".join([""] + breakdown_tables(results)))
+    if report is not None:
+        page = _write_report(report, results, diagnosis, gt_dataset, pred_dataset, gt_folder, pred_folder,
+                             images_folder, worst)
+        print(f"Report: {page}")
     print("Time elapsed: {:0.2f} seconds".format(time.perf_counter() - start))
     return results
 
@@ -319,7 +358,22 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="with --breakdown: the area edges in pixels between size ranges (default COCO's: 1024 9216, "
         "that is 32² and 96²); two edges name the ranges small/medium/large",
     )
+    parser.add_argument(
+        "--report", default=None, metavar="DIR",
+        help="also the breakdown and a static HTML page of it, DIR/index.html with PNGs beside it (needs "
+        "matplotlib: pip install 'panfpn_d2[report]')",
+    )
+    parser.add_argument(
+        "--images", default=None, metavar="IMAGE_DIR",
+        help="with --report: the folder of the images (the ground truth's file names), under the overlays",
+    )
+    parser.add_argument("--worst", type=int, default=None, metavar="N",
+                        help="with --report: how many images of lowest PQ it shows (default 8)")
     args = parser.parse_args(argv)
+    if args.report is None and (args.images is not None or args.worst is not None):
+        parser.error("--images and --worst go with --report")
+    if args.worst is not None and args.worst < 0:
+        parser.error(f"--worst must be >= 0, got {args.worst}")
     try:
         size_ranges = None if args.size_ranges is None else size_ranges_from_edges(args.size_ranges)
     except ValueError as error:
@@ -327,6 +381,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     results = pq_compute(
         args.gt_json_file, args.pred_json_file, args.gt_folder, args.pred_folder,
         per_class_table=args.per_class, breakdown=args.breakdown, size_ranges=size_ranges,
+        report=args.report, images_folder=args.images, worst=args.worst,
     )
     if args.csv:
         write_per_category_csv(args.csv, results["per_class"], _read_json(args.gt_json_file)["categories"])

@@ -6,7 +6,7 @@ when IoU > 0.5, the union leaving out the prediction's pixels on void; an unmatc
 lying more than half on void or on a crowd region of its category is ignored.
 """
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -151,6 +151,12 @@ class PQBreakdown:
         self.boundary = Tally()
         self.fixes = {cause: Tally() for cause in CAUSES}
         self.cause_counts = {cause: {"fn": 0, "fp": 0} for cause in CAUSES}
+        # For the report (panfpn_lite.pq_report), not in ``result()``: each image's PQ over the
+        # categories with a segment in it (the ``All`` group), by image name; and the confusion
+        # counts, (gt category, predicted category) -> pairs of segments with IoU > 0.5, None on
+        # one side for a segment with no such partner (``confusion`` in docs/diagnosing_pq.md).
+        self.image_pq: Dict[str, dict] = {}
+        self.confusion: Counter = Counter()
 
     def add(self, gt_map: np.ndarray, gt_segments: Sequence[dict], pred_map: np.ndarray,
             pred_segments: Sequence[dict], image_name: str = ""):
@@ -194,19 +200,39 @@ class PQBreakdown:
         false_negatives = [g for g, s in gt.items() if not s.get("iscrowd", 0) and g not in matched_gt]
         false_positives = [p for p in pred if p not in matched_pred and p not in ignored]
 
-        sizes = self.by_size
+        sizes, image = self.by_size, Tally()
         for (g, p), value in matched.items():
-            self.base.add(category["g", g], tp=1, iou=value)
-            sizes[_size_name(gt_area[g], self.size_ranges)].add(category["g", g], tp=1, iou=value)
+            for tally in (self.base, sizes[_size_name(gt_area[g], self.size_ranges)], image):
+                tally.add(category["g", g], tp=1, iou=value)
         for g in false_negatives:
-            self.base.add(category["g", g], fn=1)
-            sizes[_size_name(gt_area[g], self.size_ranges)].add(category["g", g], fn=1)
+            for tally in (self.base, sizes[_size_name(gt_area[g], self.size_ranges)], image):
+                tally.add(category["g", g], fn=1)
         for p in false_positives:
-            self.base.add(category["p", p], fp=1)
-            sizes[_size_name(pred_area[p], self.size_ranges)].add(category["p", p], fp=1)
+            for tally in (self.base, sizes[_size_name(pred_area[p], self.size_ranges)], image):
+                tally.add(category["p", p], fp=1)
+        self.image_pq[image_name] = image.groups(self.categories)["All"]
+        self._add_confusion(pairs, gt, pred, category, iou, ignored)
 
         self._add_boundary(gt, pred, candidates, ignored, *boundary_counts)
         self._add_errors(pairs, gt, pred, category, iou, false_negatives, false_positives, gt_area, pred_area)
+
+    def _add_confusion(self, pairs, gt, pred, category, iou, ignored):
+        """Pairs a non-crowd ground-truth segment with the prediction it overlaps with IoU > 0.5,
+        whatever the two categories (at most one: each holds more than half of the other), and
+        counts (gt category, predicted category); None for the side of an unpaired segment
+        (ignored predictions left out, as in PQ)."""
+        paired_gt, paired_pred = set(), set()
+        for (g, p), n in pairs.items():
+            if g in gt and p in pred and not gt[g].get("iscrowd", 0) and iou(g, p, n) > MATCH_IOU:
+                self.confusion[category["g", g], category["p", p]] += 1
+                paired_gt.add(g)
+                paired_pred.add(p)
+        for g, s in gt.items():
+            if not s.get("iscrowd", 0) and g not in paired_gt:
+                self.confusion[s["category_id"], None] += 1
+        for p, s in pred.items():
+            if p not in paired_pred and p not in ignored:
+                self.confusion[None, s["category_id"]] += 1
 
     def _add_boundary(self, gt, pred, candidates, ignored, boundary_pairs, gt_boundary_area, pred_boundary_area):
         """Boundary PQ: a pair's IoU is min(mask IoU, boundary IoU), for matching and for the sum

@@ -48,14 +48,15 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     * ``panoptic_seg`` (PanFPNPanopticEvaluator) when MODEL.PANOPTIC_FPN.COMBINE.ENABLED: PQ over
       all categories with both branches, over thing categories for Mask R-CNN alone, over stuff
       categories for Semantic FPN alone (the model's panoptic output covers only those); with
-      TEST.WRITE_PANOPTIC_PNG it also writes them as COCO panoptic files to ``output_folder``.
+      TEST.WRITE_PANOPTIC_PNG it also writes them as COCO panoptic files to ``output_folder``, with
+      TEST.PQ_REPORT the report of ``panfpn-pq --report`` to ``output_folder``/pq_report.
 
     A dataset without annotations (metadata ``has_annotations`` False: COCO test-dev) gets only the
     panoptic evaluator, which writes the submission (PNG + JSON) under ``output_folder`` and reports
     no metrics.
 
     ``output_folder`` defaults to OUTPUT_DIR/inference/<dataset> where there are files to write
-    (TEST.WRITE_PANOPTIC_PNG, or a dataset without annotations).
+    (TEST.WRITE_PANOPTIC_PNG, TEST.PQ_REPORT, or a dataset without annotations).
 
     The dataset's metadata must have evaluator_type in EVALUATOR_TYPES (both are COCO panoptic
     files; Cityscapes gets the COCO-style PQ and AP too, and its gt_dir files for its own metrics).
@@ -64,7 +65,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     (:func:`~panfpn_d2.evaluation.detectron2_evaluators.detectron2_evaluators`), with the files they
     read made under OUTPUT_DIR/detectron2_evaluation/<dataset>.
     """
-    writes_files = cfg.TEST.WRITE_PANOPTIC_PNG or not MetadataCatalog.get(dataset_name).get("has_annotations", True)
+    writes_files = cfg.TEST.WRITE_PANOPTIC_PNG or cfg.TEST.PQ_REPORT or not MetadataCatalog.get(dataset_name).get("has_annotations", True)
     if output_folder is None and writes_files:
         output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
     return build_panoptic_fpn_evaluators(
@@ -76,6 +77,7 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         output_folder=output_folder,
         write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
         pq_breakdown=cfg.TEST.PQ_BREAKDOWN,
+        pq_report=cfg.TEST.PQ_REPORT,
         temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
         evaluators=cfg.TEST.EVALUATORS,
         cache_dir=os.path.join(cfg.OUTPUT_DIR, "detectron2_evaluation", dataset_name),
@@ -92,13 +94,14 @@ def build_panoptic_fpn_evaluators(
     output_folder: Optional[str] = None,
     write_panoptic_png: bool = False,
     pq_breakdown: bool = False,
+    pq_report: bool = False,
     temp_root: Optional[str] = None,
     evaluators: str = "panfpn",
     cache_dir: Optional[str] = None,
 ) -> MergingDatasetEvaluators:
     """:func:`build_evaluator` without a yacs config (for lazy configs): the model's branches
     (lambda_s > 0, lambda_i > 0), its merge (COMBINE.ENABLED), MODEL.PANFPN.SEM_SEG_THING_MODE,
-    TEST.WRITE_PANOPTIC_PNG, TEST.PQ_BREAKDOWN, TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder) and
+    TEST.WRITE_PANOPTIC_PNG, TEST.PQ_BREAKDOWN, TEST.PQ_REPORT (a report in ``output_folder``/pq_report), TEST.CITYSCAPES_TEMP_ROOT (None: the system's temporary folder) and
     TEST.EVALUATORS; ``cache_dir``: where "detectron2" evaluators' ground-truth files are made."""
     if evaluators not in EVALUATOR_SETS:
         raise ValueError(f"evaluators (TEST.EVALUATORS) must be one of {EVALUATOR_SETS}, got {evaluators!r}")
@@ -156,6 +159,7 @@ def build_panoptic_fpn_evaluators(
                 write_panoptic_png=write_panoptic_png,
                 scope=scope,
                 pq_breakdown=pq_breakdown,
+                pq_report=pq_report,
             )
         )
     return MergingDatasetEvaluators(evaluators)

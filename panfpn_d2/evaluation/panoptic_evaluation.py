@@ -17,8 +17,9 @@ from tabulate import tabulate
 
 from panfpn_lite.image_ids import integer_image_ids
 from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories, read_panoptic_png
-from panfpn_lite.pq import GROUPS, is_scored, per_category_table
-from panfpn_lite.pq_breakdown import CAUSES, breakdown_tables, pq_breakdown
+from panfpn_lite.pq import GROUPS, is_scored, panopticapi_results, per_category_table
+from panfpn_lite.pq_breakdown import CAUSES, PQBreakdown, breakdown_tables
+from panfpn_lite.pq_report import require_matplotlib, write_report
 from panfpn_lite.prediction_writer import PanopticPredictionWriter
 from panfpn_lite.segment_runs import SegmentRuns
 
@@ -104,6 +105,18 @@ def _predicted_id_map(record: dict) -> np.ndarray:
     return id_map
 
 
+def _image_pair(gt_annotations: dict, gt_folder: str, record: dict) -> tuple:
+    """(gt id map, gt segments_info, predicted id map, predicted segments_info) of a compact record
+    (``gt_annotations``: the ground truth's annotations by image id)."""
+    gt_annotation = gt_annotations[record["image_id"]]
+    return (
+        read_panoptic_png(os.path.join(gt_folder, gt_annotation["file_name"])),
+        gt_annotation["segments_info"],
+        _predicted_id_map(record),
+        [{"id": s["id"], "category_id": s["category_id"]} for s in record["segments"]],
+    )
+
+
 def detectron2_panoptic_table(hotcoco_results: dict, scope: str = "all") -> str:
     """The table detectron2's COCOPanopticEvaluator logs (the scope's rows only)."""
     rows = [
@@ -145,6 +158,8 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
     The per-category table (PQ/SQ/RQ/TP/FP/FN, sorted by PQ) is logged. With ``pq_breakdown``
     (TEST.PQ_BREAKDOWN), PQ by segment size, boundary PQ and the error breakdown are computed as
     ``panfpn-pq --breakdown`` computes them, logged, and returned (:func:`detectron2_breakdown_results`).
+    With ``pq_report`` (TEST.PQ_REPORT), that breakdown is also drawn as ``panfpn-pq --report`` draws
+    it, over the input images, in ``output_dir/pq_report/index.html`` (:mod:`panfpn_lite.pq_report`).
     """
 
     def __init__(
@@ -156,11 +171,17 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         distributed: bool = True,
         scope: str = "all",
         pq_breakdown: bool = False,
+        pq_report: bool = False,
     ):
         if scope not in SCOPE_GROUPS:
             raise ValueError(f"PanFPNPanopticEvaluator: scope must be one of {tuple(SCOPE_GROUPS)}, got {scope!r}")
         self._scope = scope
         self._pq_breakdown = pq_breakdown
+        if pq_report:
+            if output_dir is None:
+                raise ValueError("PanFPNPanopticEvaluator: pq_report needs an output_dir")
+            require_matplotlib()  # now, not after the inference
+        self._report_dir = os.path.join(output_dir, "pq_report") if pq_report else None
         metadata = MetadataCatalog.get(dataset_name)
         self._dataset_ids = DatasetCategoryIds.of_dataset(metadata)
         self._metadata = metadata
@@ -185,6 +206,7 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
                     "PanFPN outputs an id map with segments_info"
                 )
             record = self._encode(image_id, id_map, segments_info)
+            record["file_name"] = model_input.get("file_name")  # the report's overlays draw over it
             if self._writer is not None:
                 # Its segment ids are the record's: both number the non-empty segments 1..K in order.
                 png_name = os.path.splitext(os.path.basename(model_input["file_name"]))[0] + ".png"
@@ -283,30 +305,37 @@ class PanFPNPanopticEvaluator(DatasetEvaluator):
         )
         logger.info("Per category, by PQ:\n" + "\n".join(per_category_table(hotcoco_results["per_class"], gt_dataset["categories"])))
         results = detectron2_panoptic_results(hotcoco_results, categories, self._scope)
-        if self._pq_breakdown:
-            breakdown = self._breakdown(gt_dataset, gt_folder, records)
+        if self._pq_breakdown or self._report_dir:
+            diagnosis = self._breakdown(gt_dataset, gt_folder, records)
+            breakdown = diagnosis.result()
             logger.info("PQ by size, boundary PQ, errors:\n" + "\n".join(breakdown_tables(dict(hotcoco_results, **breakdown))))
+        if self._pq_breakdown:
             results.update(detectron2_breakdown_results(breakdown, self._scope))
+        if self._report_dir:
+            self._write_report(dict(panopticapi_results(hotcoco_results), **breakdown), diagnosis, gt_dataset, gt_folder, records)
 
         if self._writer is not None:
             self._write_predictions_json(gt_dataset, records)
         return OrderedDict({"panoptic_seg": results})
 
     @staticmethod
-    def _breakdown(gt_dataset: dict, gt_folder: str, records: List[dict]) -> dict:
-        """``pq_breakdown`` of the records against their ground truth PNGs."""
+    def _breakdown(gt_dataset: dict, gt_folder: str, records: List[dict]) -> PQBreakdown:
+        """The ``PQBreakdown`` of the records against their ground truth PNGs."""
+        breakdown = PQBreakdown(gt_dataset["categories"])
         gt_annotations = {a["image_id"]: a for a in gt_dataset["annotations"]}
-        images = (
-            (
-                read_panoptic_png(os.path.join(gt_folder, gt_annotations[r["image_id"]]["file_name"])),
-                gt_annotations[r["image_id"]]["segments_info"],
-                _predicted_id_map(r),
-                [{"id": s["id"], "category_id": s["category_id"]} for s in r["segments"]],
-                str(r["image_id"]),
-            )
-            for r in records
+        for record in records:
+            breakdown.add(*_image_pair(gt_annotations, gt_folder, record), str(record["image_id"]))
+        return breakdown
+
+    def _write_report(self, results: dict, diagnosis: PQBreakdown, gt_dataset: dict, gt_folder: str, records: List[dict]):
+        by_name = {str(r["image_id"]): r for r in records}
+        gt_annotations = {a["image_id"]: a for a in gt_dataset["annotations"]}
+        page = write_report(
+            self._report_dir, results, diagnosis,
+            load_pair=lambda name: _image_pair(gt_annotations, gt_folder, by_name[name]),
+            photo_file=lambda name: by_name[name].get("file_name"),
         )
-        return pq_breakdown(images, gt_dataset["categories"])
+        logger.info(f"Wrote the PQ report to {page}")
 
     def _write_submission(self, records: List[dict]):
         """A split without ground truth (COCO test-dev): the PNGs written in ``process`` and a JSON of
