@@ -334,13 +334,21 @@ def cityscapes_panoptic_categories() -> List[dict]:
 
 
 def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) -> Metadata:
-    """Register a Cityscapes fine split as written by cityscapesscripts' createPanopticImgs (label ids).
+    """Register a Cityscapes fine split in createPanopticImgs' panoptic format (label ids).
 
-    Expects ``gtFine/cityscapes_panoptic_<split>.json`` + ``gtFine/cityscapes_panoptic_<split>/`` and
-    the images at ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png``.
+    Uses ``gtFine/cityscapes_panoptic_<split>.json`` + ``gtFine/cityscapes_panoptic_<split>/`` if
+    cityscapesscripts' createPanopticImgs wrote them; otherwise the same files are built from
+    ``gtFine/<split>/<city>/*_instanceIds.png`` (and ``*_labelIds.png``) on first load and cached
+    (where: :mod:`panfpn_d2.data.cityscapes_panoptic`). Images:
+    ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png``.
     """
+    from .cityscapes_panoptic import build_cityscapes_panoptic, panoptic_files, panoptic_folder
+
     gt_fine = os.path.join(cityscapes_root, "gtFine")
     image_root = os.path.join(cityscapes_root, "leftImg8bit", split)
+    folder = panoptic_folder(gt_fine, split)
+    json_file, png_dir = panoptic_files(folder, split)
+    categories = cityscapes_panoptic_categories()
 
     # createPanopticImgs writes image file names "<image id>_gtFine_leftImg8bit.png" (it only swaps
     # the suffix of the instanceIds file), so the image path is rebuilt from the image id.
@@ -351,12 +359,13 @@ def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) ->
 
     return register_panoptic_dataset(
         name,
-        os.path.join(gt_fine, f"cityscapes_panoptic_{split}.json"),
+        json_file,
         image_root,
-        os.path.join(gt_fine, f"cityscapes_panoptic_{split}"),
+        png_dir,
         evaluator_type="cityscapes_panoptic_seg",
-        categories=cityscapes_panoptic_categories(),
+        categories=categories,
         image_file_for=image_file,
+        prepare=lambda: build_cityscapes_panoptic(gt_fine, image_root, split, folder, categories),
         # detectron2's Cityscapes evaluators search <gt_dir>/<city>/*_gtFine_* files.
         gt_dir=os.path.join(gt_fine, split),
     )
