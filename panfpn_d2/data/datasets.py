@@ -18,6 +18,8 @@ IGNORE_LABEL = 255
 LABEL_DIVISOR = 1000
 # Colour of the shared 'things' entry (index 0) of stuff_colors.
 THINGS_STUFF_COLOR = [128, 128, 128]
+# Folder names of the train / val splits in ADE20K's and Mapillary Vistas' downloads.
+SPLIT_FOLDERS = {"train": "training", "val": "validation"}
 # Metadata keys derived from the JSON's "categories".
 CATEGORY_METADATA_KEYS = (
     "thing_classes",
@@ -372,8 +374,17 @@ def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) ->
 
 
 def register_builtin_datasets(root: Optional[str] = None) -> None:
-    """COCO 2017 and Cityscapes fine panoptic train/val, and COCO 2017 test-dev (no annotations), under ``root`` ($DETECTRON2_DATASETS, default "datasets")."""
+    """Under ``root`` ($DETECTRON2_DATASETS, default "datasets"): COCO 2017, Cityscapes fine, ADE20K and
+    Mapillary Vistas (v1.2, v2.0) panoptic train/val, and COCO 2017 test-dev (no annotations)."""
+    from .ade20k import register_ade20k_panoptic
+    from .mapillary_vistas import register_mapillary_vistas_panoptic
+
     root = root if root is not None else os.getenv("DETECTRON2_DATASETS", "datasets")
+    for split in ("train", "val"):
+        register_ade20k_panoptic(f"panfpn_ade20k_panoptic_{split}", os.path.join(root, "ADEChallengeData2016"), split)
+        mapillary = os.path.join(root, "mapillary_vistas")
+        register_mapillary_vistas_panoptic(f"panfpn_mapillary_vistas_panoptic_{split}", mapillary, split, "v1.2")
+        register_mapillary_vistas_panoptic(f"panfpn_mapillary_vistas_v2_panoptic_{split}", mapillary, split, "v2.0")
     coco = os.path.join(root, "coco")
     for split in ("train", "val"):
         # detectron2's layout has COCO's instances JSON beside the panoptic one: instance targets
