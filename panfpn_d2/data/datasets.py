@@ -99,6 +99,13 @@ class LazyPanopticMetadata(Metadata):
             return self.__dict__[key]
         return super().__getattr__(key)
 
+    def get(self, key, default=None):
+        # "The value if known": before the JSON exists (e.g. a config validated before the data
+        # is downloaded) the category keys are unknown, not an error; attribute access still raises.
+        if key in CATEGORY_METADATA_KEYS and key not in self.__dict__ and not PathManager.exists(self.__dict__["panoptic_json"]):
+            return default
+        return super().get(key, default)
+
     def as_dict(self):
         for key in CATEGORY_METADATA_KEYS:
             getattr(self, key)

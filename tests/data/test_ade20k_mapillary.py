@@ -10,7 +10,7 @@ from PIL import Image
 import panfpn_d2.data  # noqa: F401  (registers the built-in names)
 from panfpn_d2.data import PanFPNDatasetMapper
 from panfpn_d2.data.ade20k import ade20k_panoptic_categories, register_ade20k_panoptic
-from panfpn_d2.data.mapillary_vistas import register_mapillary_vistas_panoptic
+from panfpn_d2.data.mapillary_vistas import mapillary_vistas_v12_categories, register_mapillary_vistas_panoptic
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 from tests.support.panoptic_files import write_panoptic_files
 
@@ -86,7 +86,8 @@ def test_ade20k_json_with_other_things_and_stuff_is_refused(tmp_path, dataset_na
         DatasetCatalog.get(dataset_name)
 
 
-MAPILLARY_CATEGORIES = [
+# A v2.0-style category list (its categories are only read from the JSON).
+V2_CATEGORIES = [
     {"id": 1, "name": "Bird", "supercategory": "animal--bird", "isthing": 1, "color": [165, 42, 42]},
     {"id": 3, "name": "Curb", "supercategory": "construction--barrier--curb", "isthing": 0, "color": [196, 196, 196]},
     {"id": 20, "name": "Person", "supercategory": "human--person", "isthing": 1, "color": [220, 20, 60]},
@@ -94,16 +95,24 @@ MAPILLARY_CATEGORIES = [
 ]
 
 
-def mapillary_layout(root, panoptic_folder, json_name, split_folder="validation"):
-    """mapillary_vistas/<split_folder>/images/<key>.jpg and <panoptic_folder>/{<json_name>, <key>.png}."""
+def mapillary_layout(root, panoptic_folder, json_name, categories, split_folder="validation"):
+    """mapillary_vistas/<split_folder>/images/<key>.jpg and <panoptic_folder>/{<json_name>, <key>.png}.
+    Category ids: 3 Curb (stuff), 20 Person (thing), 28 Sky (stuff), as in v1.2."""
     split_root = root / "mapillary_vistas" / split_folder
     keys = ["--jRsD9anHdGxv4ZOCQktA", "_1Gn_xkw7sa_i9GU4mkxxQ"]
     images = [(key, *id_map_and_segments(20, 28 if k else 3, k)) for k, key in enumerate(keys)]
     folder = split_root / panoptic_folder
-    json_file, _ = write_panoptic_files(folder.parent, folder.name, images, MAPILLARY_CATEGORIES)
+    json_file, _ = write_panoptic_files(folder.parent, folder.name, images, categories)
     os.replace(json_file, folder / json_name)
     write_images(split_root / "images", [f"{key}.jpg" for key in keys])
     return root / "mapillary_vistas", keys
+
+
+def test_the_mapillary_v12_table():
+    categories = mapillary_vistas_v12_categories()
+    assert [c["id"] for c in categories] == list(range(1, 66))
+    assert sum(c["isthing"] for c in categories) == 37
+    assert {c["name"]: c["isthing"] for c in categories if c["id"] in (3, 20, 28)} == {"Curb": 0, "Person": 1, "Sky": 0}
 
 
 @pytest.mark.parametrize(
@@ -113,14 +122,15 @@ def mapillary_layout(root, panoptic_folder, json_name, split_folder="validation"
     ids=["v1.2", "v2.0", "v1.2-unversioned-folder"],
 )
 def test_mapillary_registers_loads_and_maps(tmp_path, dataset_name, version, panoptic_folder, json_name):
-    root, keys = mapillary_layout(tmp_path, panoptic_folder, json_name)
+    categories = mapillary_vistas_v12_categories() if version == "v1.2" else V2_CATEGORIES
+    root, keys = mapillary_layout(tmp_path, panoptic_folder, json_name, categories)
     meta = register_mapillary_vistas_panoptic(dataset_name, str(root), "val", version)
     folder = root / "validation" / panoptic_folder
     assert meta.panoptic_json == str(folder / json_name)
-    # Categories come from the dataset's own JSON, thing/stuff from its isthing.
-    assert meta.thing_classes == ["Bird", "Person"]
-    assert meta.stuff_classes == ["things", "Curb", "Sky"]
-    assert meta.thing_colors == [[165, 42, 42], [220, 20, 60]]
+    # Categories as the dataset's JSON lists them, thing/stuff from its isthing.
+    assert meta.thing_classes == [c["name"] for c in categories if c["isthing"]]
+    assert meta.stuff_classes == ["things"] + [c["name"] for c in categories if not c["isthing"]]
+    assert meta.thing_colors == [c["color"] for c in categories if c["isthing"]]
     dicts = DatasetCatalog.get(dataset_name)
     assert [d["file_name"] for d in dicts] == [str(root / "validation" / "images" / f"{k}.jpg") for k in keys]
     assert dicts[1]["pan_seg_file_name"] == str(folder / f"{keys[1]}.png")
@@ -130,10 +140,18 @@ def test_mapillary_registers_loads_and_maps(tmp_path, dataset_name, version, pan
         semantic_layout=SemanticLabelLayout.from_metadata(MetadataCatalog.get(dataset_name), "other"),
     )
     out = mapper(dicts[0])
-    assert out["instances"].gt_classes.tolist() == [1, 1]  # two persons
+    person = meta.thing_dataset_id_to_contiguous_id[20]
+    assert out["instances"].gt_classes.tolist() == [person, person]
     semantic = out["sem_seg"].numpy()
-    assert semantic[0, 0] == 255 and semantic[23, 0] == 1  # void corner, curb
-    assert semantic[5, 5] == 0  # thing pixels are 'things' in the 'other' layout
+    # void corner, curb, and thing pixels as 'things' in the 'other' layout
+    assert (semantic[0, 0], semantic[23, 0], semantic[5, 5]) == (255, meta.stuff_dataset_id_to_contiguous_id[3], 0)
+
+
+def test_a_mapillary_v12_json_with_other_categories_is_refused(tmp_path, dataset_name):
+    root, _ = mapillary_layout(tmp_path, "v1.2/panoptic", "panoptic_2018.json", V2_CATEGORIES)
+    register_mapillary_vistas_panoptic(dataset_name, str(root), "val", "v1.2")
+    with pytest.raises(ValueError, match="panoptic_2018.json: categories .* differ from the registered ones"):
+        DatasetCatalog.get(dataset_name)
 
 
 def test_mapillary_rejects_an_unknown_version(tmp_path, dataset_name):
