@@ -1,4 +1,4 @@
-"""Mapillary Vistas panoptic, v1.2 (65 categories, 37 things) and v2.0 (124 categories, 70 things), from
+"""Mapillary Vistas panoptic, v1.2 (65 categories, 37 things) and v2.0 (124 classes in its README), from
 the COCO-panoptic files the dataset ships. v2.0's categories (and isthing) are read from its JSON on
 first use; v1.2's are also in code (checked against its JSON on load), so a model of the shipped v1.2
 config (one semantic class per category) can be built before the data is there.
