@@ -1,16 +1,32 @@
 """ADE20K panoptic (ADEChallengeData2016, 150 categories: 100 things, 50 stuff) in COCO panoptic format.
 
-The panoptic files are those Mask2Former's ``datasets/prepare_ade20k_pan_seg.py`` writes from ADE's
-semantic annotations and the SceneParsing instance annotations (``annotations_instance``):
+The usual files are those Mask2Former's ``datasets/prepare_ade20k_pan_seg.py`` writes:
 ``ADEChallengeData2016/ade20k_panoptic_{train,val}.json`` + folder, images in
-``ADEChallengeData2016/images/{training,validation}/``. They are not built on first use (see
-docs/datasets.md): loading a split without them raises an error naming the files.
+``ADEChallengeData2016/images/{training,validation}/``. Without them, they are built on first load
+(where: :func:`first_use.output_folder`) from ADE's semantic PNGs (``annotations/<split>/``, 0 void,
+k = category k-1) and the SceneParsing instance PNGs (``annotations_instance/<split>/``, RGB: red the
+instance class 1..100, green the instance number, 0 none), with the benchmark's rules: stuff from the
+semantic PNG, each instance (a green value) a thing segment on top of it, thing pixels of the semantic
+PNG that no instance covers void. Instance class k is the k-th thing category in id order (what
+Mask2Former's ``datasets/ade20k_instance_catid_mapping.txt`` maps it to, every one of the 100).
+Segment ids differ from Mask2Former's (random there); the segments are the same.
 """
+import glob
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import List
 
+import numpy as np
 from detectron2.data import Metadata
+from PIL import Image
+
+from panfpn_lite.data_tools.convert import ConversionError, LabelSample, convert_semantic_instance, read_label_png
+from panfpn_lite.data_tools.segments import map_in_processes
 
 from .datasets import SPLIT_FOLDERS, register_panoptic_dataset
+from .first_use import build_once, output_folder
 
 # (name, isthing, colour) of category ids 0..149, in id order: the panoptic benchmark's table, from
 # Mask2Former's mask2former/data/datasets/register_ade20k_panoptic.py (ADE20K_150_CATEGORIES).
@@ -176,25 +192,100 @@ def ade20k_panoptic_categories():
     ]
 
 
+THINGS = [i for i, (_, isthing, _) in enumerate(ADE20K_PANOPTIC_TABLE) if isthing]
+VOID = 255
+
+
+@dataclass
+class LabelMapsJob:
+    image_id: str
+    semantic_file: str
+    instance_file: str
+    output_semantic: str
+    output_instance: str
+
+
+def write_label_maps(job: LabelMapsJob) -> List[str]:
+    """Write one image's category map (VOID where void) and instance map (0: none) as 8-bit PNGs;
+    returns the problems of its two annotation files instead."""
+    try:
+        semantic = read_label_png(job.semantic_file, "ADE20K semantic PNG")
+        with Image.open(job.instance_file) as png:
+            if png.mode != "RGB":
+                return [f"ADE20K instance PNG {job.instance_file} has mode {png.mode}; expected RGB (class, instance)"]
+            instance = np.asarray(png).astype(np.int64)
+    except FileNotFoundError:
+        return [f"ADE20K instance PNG {job.instance_file} does not exist"] if os.path.exists(job.semantic_file) else [
+            f"ADE20K semantic PNG {job.semantic_file} does not exist"]
+    except (OSError, ValueError, SyntaxError) as e:
+        return [str(e)]
+    if semantic.shape != instance.shape[:2]:
+        return [f"sizes differ: {job.semantic_file} {semantic.shape[1]}x{semantic.shape[0]}, "
+                f"{job.instance_file} {instance.shape[1]}x{instance.shape[0]}"]
+    problems = []
+    if semantic.max() > len(ADE20K_PANOPTIC_TABLE):
+        problems.append(f"{job.semantic_file}: value {int(semantic.max())} is no category (1..{len(ADE20K_PANOPTIC_TABLE)}, 0 void)")
+    instance_class, number = instance[..., 0], instance[..., 1]
+    has_instance = number > 0
+    bad = np.unique(instance_class[has_instance & ((instance_class < 1) | (instance_class > len(THINGS)))])
+    if bad.size:
+        problems.append(f"{job.instance_file}: instance classes {bad.tolist()} outside 1..{len(THINGS)}")
+    pairs = np.unique(number[has_instance] * 256 + instance_class[has_instance])
+    numbers, counts = np.unique(pairs // 256, return_counts=True)
+    if np.any(counts > 1):
+        problems.append(f"{job.instance_file}: instances {numbers[counts > 1].tolist()} have more than one class")
+    if problems:
+        return problems
+    is_stuff = np.array([False] + [not isthing for _, isthing, _ in ADE20K_PANOPTIC_TABLE])
+    thing_of_class = np.array([VOID] + THINGS)
+    category = np.where(has_instance, thing_of_class[np.where(has_instance, instance_class, 0)],
+                        np.where(is_stuff[semantic], semantic - 1, VOID))
+    Image.fromarray(category.astype(np.uint8)).save(job.output_semantic)
+    Image.fromarray(np.where(has_instance, number, 0).astype(np.uint8)).save(job.output_instance)
+    return []
+
+
+def build_ade20k_panoptic(ade_root: str, split: str, json_file: str, png_dir: str) -> None:
+    """Write the COCO-panoptic JSON and PNGs of ``split`` from ADE's semantic and instance annotations."""
+    folder = SPLIT_FOLDERS[split]
+    image_dir = os.path.join(ade_root, "images", folder)
+    images = sorted(glob.glob(os.path.join(image_dir, "*.jpg")))
+    if not images:
+        raise FileNotFoundError(f"ADE20K {split!r}: no images {os.path.join(image_dir, '*.jpg')}")
+    stage = tempfile.mkdtemp(prefix=".panfpn-ade20k-", dir=os.path.dirname(os.path.abspath(json_file)))
+    try:
+        jobs, samples = [], []
+        for image in images:
+            image_id = os.path.splitext(os.path.basename(image))[0]
+            job = LabelMapsJob(
+                image_id,
+                os.path.join(ade_root, "annotations", folder, image_id + ".png"),
+                os.path.join(ade_root, "annotations_instance", folder, image_id + ".png"),
+                os.path.join(stage, image_id + "_semantic.png"),
+                os.path.join(stage, image_id + "_instance.png"),
+            )
+            jobs.append(job)
+            samples.append(LabelSample(image_id, image, job.output_semantic, job.output_instance,
+                                       os.path.basename(image), image_id + ".png"))
+        workers = min(8, os.cpu_count() or 1)
+        problems = [p for image_problems in map_in_processes(write_label_maps, jobs, workers) for p in image_problems]
+        if problems:
+            raise ConversionError(problems)
+        convert_semantic_instance(samples, ade20k_panoptic_categories(), json_file, png_dir, (VOID,), workers=workers)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def register_ade20k_panoptic(name: str, ade_root: str, split: str) -> Metadata:
     """Register ADE20K panoptic ``split`` ("train" or "val") under ``ade_root`` (the ADEChallengeData2016 folder)."""
-    json_file = os.path.join(ade_root, f"ade20k_panoptic_{split}.json")
-    png_dir = os.path.join(ade_root, f"ade20k_panoptic_{split}")
-
-    def require_panoptic_files():
-        missing = [path for path in (json_file, png_dir) if not os.path.exists(path)]
-        if missing:
-            raise FileNotFoundError(
-                f"ADE20K panoptic {split!r} needs {' and '.join(missing)}: the COCO-panoptic files Mask2Former's "
-                "datasets/prepare_ade20k_pan_seg.py writes from ADEChallengeData2016/annotations and "
-                "annotations_instance (see docs/datasets.md)"
-            )
-
+    folder = output_folder(ade_root, f"ade20k_panoptic_{split}.json", "ade20k")
+    json_file = os.path.join(folder, f"ade20k_panoptic_{split}.json")
+    png_dir = os.path.join(folder, f"ade20k_panoptic_{split}")
     return register_panoptic_dataset(
         name,
         json_file,
         os.path.join(ade_root, "images", SPLIT_FOLDERS[split]),
         png_dir,
         categories=ade20k_panoptic_categories(),
-        prepare=require_panoptic_files,
+        prepare=lambda: build_once(json_file, lambda: build_ade20k_panoptic(ade_root, split, json_file, png_dir)),
     )

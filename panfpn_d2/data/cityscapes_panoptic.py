@@ -1,24 +1,18 @@
 """Cityscapes' panoptic ground truth (what cityscapesscripts' createPanopticImgs writes), built from
 ``gtFine`` on first use.
 
-Where: files already in createPanopticImgs' usual place (``gtFine/cityscapes_panoptic_<split>.json``
-and folder) are used as they are. Otherwise they are built on first load into
-``$PANFPN_DATA_CACHE/cityscapes/<key>/`` if that variable is set, else into ``gtFine`` itself (the
-usual place, so cityscapesscripts and detectron2 find them too) when it is writable, else into
-``~/.cache/panfpn_d2/cityscapes/<key>/``; ``<key>`` names the gtFine folder (a hash of its path).
-
-The conversion is panfpn_lite's ``convert_semantic_instance`` with Cityscapes' instance id encoding.
-Several processes (DDP) may load at once: one builds under an exclusive lock while the others wait,
-then find the JSON (written last, by an atomic rename) and reuse it. Torch-free.
+Where: createPanopticImgs' usual place is ``gtFine`` (``gtFine/cityscapes_panoptic_<split>.json`` and
+folder); files there are used as they are, otherwise :func:`first_use.output_folder` decides (gtFine
+itself when writable). The conversion is panfpn_lite's ``convert_semantic_instance`` with Cityscapes'
+instance id encoding, run once across processes (:func:`first_use.build_once`). Torch-free.
 """
 import glob
-import hashlib
 import os
 from typing import List, Tuple
 
 from panfpn_lite.data_tools.convert import LabelSample, convert_semantic_instance
 
-CACHE_ENV = "PANFPN_DATA_CACHE"
+from .first_use import build_once, output_folder
 # Cityscapes' label ids are 0..33 (and -1, license plate, which no PNG holds).
 CITYSCAPES_LABEL_IDS = range(34)
 # createPanopticImgs' "supercategory" of the evaluated labels: the "category" column of
@@ -37,15 +31,7 @@ def panoptic_files(folder: str, split: str) -> Tuple[str, str]:
 
 def panoptic_folder(gt_fine: str, split: str) -> str:
     """The folder holding a split's panoptic JSON and PNGs: prepared, or where first use builds them."""
-    if os.path.isfile(panoptic_files(gt_fine, split)[0]):
-        return gt_fine
-    key = hashlib.sha1(os.path.abspath(gt_fine).encode()).hexdigest()[:16]
-    if os.getenv(CACHE_ENV):
-        return os.path.join(os.getenv(CACHE_ENV), "cityscapes", key)
-    # A missing gtFine counts as writable: loading then names the missing files, not a cache folder.
-    if not os.path.isdir(gt_fine) or os.access(gt_fine, os.W_OK):
-        return gt_fine
-    return os.path.join(os.path.expanduser("~/.cache/panfpn_d2"), "cityscapes", key)
+    return output_folder(gt_fine, f"cityscapes_panoptic_{split}.json", "cityscapes")
 
 
 def gtfine_samples(gt_fine: str, image_root: str, split: str) -> List[LabelSample]:
@@ -78,19 +64,14 @@ def build_cityscapes_panoptic(gt_fine: str, image_root: str, split: str, folder:
 
     ``categories``: the evaluated labels (id, name, isthing, color); every other label id is void.
     """
-    import fcntl  # POSIX only, as detectron2's training is
-
     json_file, png_dir = panoptic_files(folder, split)
-    if os.path.isfile(json_file):
-        return
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f".cityscapes_panoptic_{split}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        if os.path.isfile(json_file):  # built by another process while this one waited
-            return
+
+    def build():
         samples = gtfine_samples(gt_fine, image_root, split)
         table = [dict(c, supercategory=CITYSCAPES_SUPERCATEGORIES[c["id"]]) for c in categories]
         void_ids = [i for i in CITYSCAPES_LABEL_IDS if i not in CITYSCAPES_SUPERCATEGORIES]
         convert_semantic_instance(
             samples, table, json_file, png_dir, void_ids, cityscapes_ids=True, workers=min(8, os.cpu_count() or 1)
         )
+
+    build_once(json_file, build)

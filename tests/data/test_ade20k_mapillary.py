@@ -11,6 +11,7 @@ import panfpn_d2.data  # noqa: F401  (registers the built-in names)
 from panfpn_d2.data import PanFPNDatasetMapper
 from panfpn_d2.data.ade20k import ade20k_panoptic_categories, register_ade20k_panoptic
 from panfpn_d2.data.mapillary_vistas import mapillary_vistas_v12_categories, register_mapillary_vistas_panoptic
+from panfpn_lite.panoptic_format import read_panoptic_png
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 from tests.support.panoptic_files import write_panoptic_files
 
@@ -69,10 +70,73 @@ def test_ade20k_registers_and_loads(tmp_path, dataset_name):
     assert [(s["category_id"], s["isthing"]) for s in dicts[0]["segments_info"]] == [(1, False), (person, True), (person, True)]
 
 
-def test_ade20k_without_panoptic_files_names_them(tmp_path, dataset_name):
-    register_ade20k_panoptic(dataset_name, str(tmp_path / "ADEChallengeData2016"), "train")
-    with pytest.raises(FileNotFoundError, match=r"ade20k_panoptic_train\.json and .*ade20k_panoptic_train: .*prepare_ade20k_pan_seg"):
+def ade20k_raw_layout(root):
+    """ADEChallengeData2016 as downloaded: images/validation/*.jpg, annotations/validation/*.png (semantic:
+    0 void, k = category k-1), annotations_instance/validation/*.png (RGB: instance class, instance number)."""
+    ade = root / "ADEChallengeData2016"
+    semantic = np.full((HEIGHT, WIDTH), 1, dtype=np.uint8)  # wall (category 0, stuff)
+    semantic[:6] = 3  # sky (2)
+    semantic[20:, :4] = 0  # void
+    semantic[8:18, 4:12] = 13  # person (12)
+    semantic[8:18, 20:30] = 21  # car (20)
+    semantic[2:4, 28:32] = 13  # person pixels no instance covers: void
+    instance = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    person, car = ade20k_things().index(12) + 1, ade20k_things().index(20) + 1  # instance classes
+    instance[8:18, 4:8] = (person, 1, 0)
+    instance[8:18, 8:12] = (person, 2, 0)
+    instance[8:18, 20:30] = (car, 3, 0)
+    instance[4:8, 20:24] = (car, 3, 0)  # the car also covers sky and wall pixels: it is on top
+    for folder in ("annotations", "annotations_instance"):
+        (ade / folder / "validation").mkdir(parents=True)
+    Image.fromarray(semantic).save(ade / "annotations" / "validation" / "ADE_val_00000001.png")
+    Image.fromarray(instance).save(ade / "annotations_instance" / "validation" / "ADE_val_00000001.png")
+    write_images(ade / "images" / "validation", ["ADE_val_00000001.jpg"])
+    return ade, semantic, instance
+
+
+def ade20k_things():
+    return [c["id"] for c in ade20k_panoptic_categories() if c["isthing"]]
+
+
+def test_ade20k_panoptic_files_are_built_on_first_use(tmp_path, dataset_name):
+    ade, semantic, instance = ade20k_raw_layout(tmp_path)
+    meta = register_ade20k_panoptic(dataset_name, str(ade), "val")
+    assert meta.panoptic_json == str(ade / "ade20k_panoptic_val.json") and not os.path.exists(meta.panoptic_json)
+    (record,) = DatasetCatalog.get(dataset_name)
+    content = json.loads((ade / "ade20k_panoptic_val.json").read_text())
+    assert content["images"] == [{"id": "ADE_val_00000001", "file_name": "ADE_val_00000001.jpg", "height": HEIGHT, "width": WIDTH}]
+    assert [(c["id"], c["isthing"]) for c in content["categories"]] == [(c["id"], c["isthing"]) for c in ade20k_panoptic_categories()]
+    id_map = read_panoptic_png(record["pan_seg_file_name"])
+    category_of = {s["id"]: s["category_id"] for s in content["annotations"][0]["segments_info"]}
+    # Expected per pixel: (dataset category, instance number) or None for void.
+    expected = np.where(instance[..., 1] > 0, -1, np.where(np.isin(semantic, [1, 3]), semantic.astype(int) - 1, -2))
+    for (y, x), want in np.ndenumerate(expected):
+        segment = int(id_map[y, x])
+        if want == -2:
+            assert segment == 0, (y, x)
+        elif want == -1:
+            assert category_of[segment] == ade20k_things()[instance[y, x, 0] - 1], (y, x)
+        else:
+            assert category_of[segment] == want, (y, x)
+    # one segment per instance number, one per stuff category
+    numbers = {int(id_map[y, x]): int(instance[y, x, 1]) for (y, x), n in np.ndenumerate(instance[..., 1]) if n}
+    assert sorted(numbers.values()) == [1, 2, 3] and len(numbers) == 3
+    assert sorted(c for c in category_of.values() if c in (0, 2)) == [0, 2]
+    assert not any(p.name.startswith(".panfpn") for p in ade.iterdir())  # nothing staged is left
+
+
+def test_ade20k_conversion_names_bad_annotations(tmp_path, dataset_name):
+    ade, _, instance = ade20k_raw_layout(tmp_path)
+    instance[0, 0] = (101, 9, 0)  # an instance class outside 1..100
+    Image.fromarray(instance).save(ade / "annotations_instance" / "validation" / "ADE_val_00000001.png")
+    write_images(ade / "images" / "validation", ["ADE_val_00000002.jpg"])  # no annotations at all
+    register_ade20k_panoptic(dataset_name, str(ade), "val")
+    with pytest.raises(ValueError) as error:
         DatasetCatalog.get(dataset_name)
+    message = str(error.value)
+    assert "ADE_val_00000001.png: instance classes [101] outside 1..100" in message
+    assert "ADE20K semantic PNG " + str(ade / "annotations" / "validation" / "ADE_val_00000002.png") + " does not exist" in message
+    assert not (ade / "ade20k_panoptic_val.json").exists() and not (ade / "ade20k_panoptic_val").exists()
 
 
 def test_ade20k_json_with_other_things_and_stuff_is_refused(tmp_path, dataset_name):
