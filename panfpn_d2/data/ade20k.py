@@ -211,7 +211,7 @@ def write_label_maps(job: LabelMapsJob) -> List[str]:
     try:
         semantic = read_label_png(job.semantic_file, "ADE20K semantic PNG")
         with Image.open(job.instance_file) as png:
-            if png.mode != "RGB":
+            if png.mode not in ("RGB", "RGBA"):
                 return [f"ADE20K instance PNG {job.instance_file} has mode {png.mode}; expected RGB (class, instance)"]
             instance = np.asarray(png).astype(np.int64)
     except FileNotFoundError:
@@ -245,13 +245,20 @@ def write_label_maps(job: LabelMapsJob) -> List[str]:
     return []
 
 
+def prepare_ade20k_panoptic(ade_root: str, split: str, json_file: str, png_dir: str) -> None:
+    """Build ``split``'s panoptic files unless they exist (once across processes)."""
+    if os.path.isfile(json_file):
+        return
+    pattern = os.path.join(ade_root, "images", SPLIT_FOLDERS[split], "*.jpg")
+    if not glob.glob(pattern):  # named before any folder is made
+        raise FileNotFoundError(f"ADE20K {split!r}: no panoptic JSON {json_file} and no images {pattern} to build it from")
+    build_once(json_file, lambda: build_ade20k_panoptic(ade_root, split, json_file, png_dir))
+
+
 def build_ade20k_panoptic(ade_root: str, split: str, json_file: str, png_dir: str) -> None:
     """Write the COCO-panoptic JSON and PNGs of ``split`` from ADE's semantic and instance annotations."""
     folder = SPLIT_FOLDERS[split]
-    image_dir = os.path.join(ade_root, "images", folder)
-    images = sorted(glob.glob(os.path.join(image_dir, "*.jpg")))
-    if not images:
-        raise FileNotFoundError(f"ADE20K {split!r}: no images {os.path.join(image_dir, '*.jpg')}")
+    images = sorted(glob.glob(os.path.join(ade_root, "images", folder, "*.jpg")))
     stage = tempfile.mkdtemp(prefix=".panfpn-ade20k-", dir=os.path.dirname(os.path.abspath(json_file)))
     try:
         jobs, samples = [], []
@@ -287,5 +294,5 @@ def register_ade20k_panoptic(name: str, ade_root: str, split: str) -> Metadata:
         os.path.join(ade_root, "images", SPLIT_FOLDERS[split]),
         png_dir,
         categories=ade20k_panoptic_categories(),
-        prepare=lambda: build_once(json_file, lambda: build_ade20k_panoptic(ade_root, split, json_file, png_dir)),
+        prepare=lambda: prepare_ade20k_panoptic(ade_root, split, json_file, png_dir),
     )

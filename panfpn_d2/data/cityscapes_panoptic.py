@@ -65,9 +65,11 @@ def build_cityscapes_panoptic(gt_fine: str, image_root: str, split: str, folder:
     ``categories``: the evaluated labels (id, name, isthing, color); every other label id is void.
     """
     json_file, png_dir = panoptic_files(folder, split)
+    if os.path.isfile(json_file):
+        return
+    samples = gtfine_samples(gt_fine, image_root, split)  # names missing ground truth before any folder is made
 
     def build():
-        samples = gtfine_samples(gt_fine, image_root, split)
         table = [dict(c, supercategory=CITYSCAPES_SUPERCATEGORIES[c["id"]]) for c in categories]
         void_ids = [i for i in CITYSCAPES_LABEL_IDS if i not in CITYSCAPES_SUPERCATEGORIES]
         convert_semantic_instance(

@@ -139,6 +139,13 @@ def test_ade20k_conversion_names_bad_annotations(tmp_path, dataset_name):
     assert not (ade / "ade20k_panoptic_val.json").exists() and not (ade / "ade20k_panoptic_val").exists()
 
 
+def test_ade20k_without_images_names_what_is_missing(tmp_path, dataset_name):
+    register_ade20k_panoptic(dataset_name, str(tmp_path / "ADEChallengeData2016"), "train")
+    with pytest.raises(FileNotFoundError, match=r"no panoptic JSON .*ade20k_panoptic_train\.json and no images .*training/\*\.jpg"):
+        DatasetCatalog.get(dataset_name)
+    assert not (tmp_path / "ADEChallengeData2016").exists()
+
+
 def test_ade20k_json_with_other_things_and_stuff_is_refused(tmp_path, dataset_name):
     ade, _ = ade20k_layout(tmp_path)
     json_file = ade / "ade20k_panoptic_val.json"

@@ -131,6 +131,7 @@ def test_missing_ground_truth_is_named(tmp_path, dataset_name):
     register_cityscapes_panoptic(dataset_name, str(tmp_path), "val")
     with pytest.raises(FileNotFoundError, match=r"gtFine/val/\*/\*_instanceIds.png"):
         DatasetCatalog.get(dataset_name)
+    assert not (tmp_path / "gtFine").exists()
 
 
 def _build(root):
