@@ -198,7 +198,6 @@ VOID = 255
 
 @dataclass
 class LabelMapsJob:
-    image_id: str
     semantic_file: str
     instance_file: str
     output_semantic: str
@@ -210,15 +209,17 @@ def write_label_maps(job: LabelMapsJob) -> List[str]:
     returns the problems of its two annotation files instead."""
     try:
         semantic = read_label_png(job.semantic_file, "ADE20K semantic PNG")
+    except (FileNotFoundError, ValueError) as e:
+        return [str(e)]
+    try:
         with Image.open(job.instance_file) as png:
             if png.mode not in ("RGB", "RGBA"):
                 return [f"ADE20K instance PNG {job.instance_file} has mode {png.mode}; expected RGB (class, instance)"]
             instance = np.asarray(png).astype(np.int64)
     except FileNotFoundError:
-        return [f"ADE20K instance PNG {job.instance_file} does not exist"] if os.path.exists(job.semantic_file) else [
-            f"ADE20K semantic PNG {job.semantic_file} does not exist"]
-    except (OSError, ValueError, SyntaxError) as e:
-        return [str(e)]
+        return [f"ADE20K instance PNG {job.instance_file} does not exist"]
+    except (OSError, SyntaxError) as e:
+        return [f"ADE20K instance PNG {job.instance_file} cannot be read: {e}"]
     if semantic.shape != instance.shape[:2]:
         return [f"sizes differ: {job.semantic_file} {semantic.shape[1]}x{semantic.shape[0]}, "
                 f"{job.instance_file} {instance.shape[1]}x{instance.shape[0]}"]
@@ -265,7 +266,6 @@ def build_ade20k_panoptic(ade_root: str, split: str, json_file: str, png_dir: st
         for image in images:
             image_id = os.path.splitext(os.path.basename(image))[0]
             job = LabelMapsJob(
-                image_id,
                 os.path.join(ade_root, "annotations", folder, image_id + ".png"),
                 os.path.join(ade_root, "annotations_instance", folder, image_id + ".png"),
                 os.path.join(stage, image_id + "_semantic.png"),

@@ -128,6 +128,7 @@ def test_ade20k_panoptic_files_are_built_on_first_use(tmp_path, dataset_name):
 def test_ade20k_conversion_names_bad_annotations(tmp_path, dataset_name):
     ade, _, instance = ade20k_raw_layout(tmp_path)
     instance[0, 0] = (101, 9, 0)  # an instance class outside 1..100
+    instance[0, 1] = (ade20k_things().index(20) + 1, 1, 0)  # instance 1 is a person elsewhere
     Image.fromarray(instance).save(ade / "annotations_instance" / "validation" / "ADE_val_00000001.png")
     write_images(ade / "images" / "validation", ["ADE_val_00000002.jpg"])  # no annotations at all
     register_ade20k_panoptic(dataset_name, str(ade), "val")
@@ -135,6 +136,7 @@ def test_ade20k_conversion_names_bad_annotations(tmp_path, dataset_name):
         DatasetCatalog.get(dataset_name)
     message = str(error.value)
     assert "ADE_val_00000001.png: instance classes [101] outside 1..100" in message
+    assert "ADE_val_00000001.png: instances [1] have more than one class" in message
     assert "ADE20K semantic PNG " + str(ade / "annotations" / "validation" / "ADE_val_00000002.png") + " does not exist" in message
     assert not (ade / "ade20k_panoptic_val.json").exists() and not (ade / "ade20k_panoptic_val").exists()
 
