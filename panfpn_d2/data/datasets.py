@@ -18,6 +18,8 @@ IGNORE_LABEL = 255
 LABEL_DIVISOR = 1000
 # Colour of the shared 'things' entry (index 0) of stuff_colors.
 THINGS_STUFF_COLOR = [128, 128, 128]
+# Folder names of the train / val splits in ADE20K's and Mapillary Vistas' downloads.
+SPLIT_FOLDERS = {"train": "training", "val": "validation"}
 # Metadata keys derived from the JSON's "categories".
 CATEGORY_METADATA_KEYS = (
     "thing_classes",
@@ -96,6 +98,13 @@ class LazyPanopticMetadata(Metadata):
             self.__dict__.update(category_metadata(_read_json(json_file)["categories"], json_file))
             return self.__dict__[key]
         return super().__getattr__(key)
+
+    def get(self, key, default=None):
+        # "The value if known": before the JSON exists (e.g. a config validated before the data
+        # is downloaded) the category keys are unknown, not an error; attribute access still raises.
+        if key in CATEGORY_METADATA_KEYS and key not in self.__dict__ and not PathManager.exists(self.__dict__["panoptic_json"]):
+            return default
+        return super().get(key, default)
 
     def as_dict(self):
         for key in CATEGORY_METADATA_KEYS:
@@ -334,13 +343,21 @@ def cityscapes_panoptic_categories() -> List[dict]:
 
 
 def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) -> Metadata:
-    """Register a Cityscapes fine split as written by cityscapesscripts' createPanopticImgs (label ids).
+    """Register a Cityscapes fine split in createPanopticImgs' panoptic format (label ids).
 
-    Expects ``gtFine/cityscapes_panoptic_<split>.json`` + ``gtFine/cityscapes_panoptic_<split>/`` and
-    the images at ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png``.
+    Uses ``gtFine/cityscapes_panoptic_<split>.json`` + ``gtFine/cityscapes_panoptic_<split>/`` if
+    cityscapesscripts' createPanopticImgs wrote them; otherwise the same files are built from
+    ``gtFine/<split>/<city>/*_instanceIds.png`` (and ``*_labelIds.png``) on first load and cached
+    (where: :mod:`panfpn_d2.data.cityscapes_panoptic`). Images:
+    ``leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png``.
     """
+    from .cityscapes_panoptic import build_cityscapes_panoptic, panoptic_files, panoptic_folder
+
     gt_fine = os.path.join(cityscapes_root, "gtFine")
     image_root = os.path.join(cityscapes_root, "leftImg8bit", split)
+    folder = panoptic_folder(gt_fine, split)
+    json_file, png_dir = panoptic_files(folder, split)
+    categories = cityscapes_panoptic_categories()
 
     # createPanopticImgs writes image file names "<image id>_gtFine_leftImg8bit.png" (it only swaps
     # the suffix of the instanceIds file), so the image path is rebuilt from the image id.
@@ -351,20 +368,30 @@ def register_cityscapes_panoptic(name: str, cityscapes_root: str, split: str) ->
 
     return register_panoptic_dataset(
         name,
-        os.path.join(gt_fine, f"cityscapes_panoptic_{split}.json"),
+        json_file,
         image_root,
-        os.path.join(gt_fine, f"cityscapes_panoptic_{split}"),
+        png_dir,
         evaluator_type="cityscapes_panoptic_seg",
-        categories=cityscapes_panoptic_categories(),
+        categories=categories,
         image_file_for=image_file,
+        prepare=lambda: build_cityscapes_panoptic(gt_fine, image_root, split, folder, categories),
         # detectron2's Cityscapes evaluators search <gt_dir>/<city>/*_gtFine_* files.
         gt_dir=os.path.join(gt_fine, split),
     )
 
 
 def register_builtin_datasets(root: Optional[str] = None) -> None:
-    """COCO 2017 and Cityscapes fine panoptic train/val, and COCO 2017 test-dev (no annotations), under ``root`` ($DETECTRON2_DATASETS, default "datasets")."""
+    """Under ``root`` ($DETECTRON2_DATASETS, default "datasets"): COCO 2017, Cityscapes fine, ADE20K and
+    Mapillary Vistas (v1.2, v2.0) panoptic train/val, and COCO 2017 test-dev (no annotations)."""
+    from .ade20k import register_ade20k_panoptic
+    from .mapillary_vistas import register_mapillary_vistas_panoptic
+
     root = root if root is not None else os.getenv("DETECTRON2_DATASETS", "datasets")
+    for split in ("train", "val"):
+        register_ade20k_panoptic(f"panfpn_ade20k_panoptic_{split}", os.path.join(root, "ADEChallengeData2016"), split)
+        mapillary = os.path.join(root, "mapillary_vistas")
+        register_mapillary_vistas_panoptic(f"panfpn_mapillary_vistas_panoptic_{split}", mapillary, split, "v1.2")
+        register_mapillary_vistas_panoptic(f"panfpn_mapillary_vistas_v2_panoptic_{split}", mapillary, split, "v2.0")
     coco = os.path.join(root, "coco")
     for split in ("train", "val"):
         # detectron2's layout has COCO's instances JSON beside the panoptic one: instance targets

@@ -105,6 +105,7 @@ def test_lazy_metadata_reads_categories_on_first_use(dataset_name, tmp_path):
     meta = register_panoptic_dataset(dataset_name, str(json_file), "img", "png")
     with pytest.raises(FileNotFoundError, match=r"later\.json"):
         meta.thing_classes
+    assert meta.get("thing_classes", None) is None  # unknown yet, e.g. to validate_config
     json_file.write_text(json.dumps({
         "images": [], "annotations": [],
         "categories": [{"id": 5, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 0}],
