@@ -62,6 +62,9 @@ setup(
         # torch.onnx.export imports onnx. 1.17 checked with numpy 1.23.5 and 2.4.6; 1.23 (through
         # ml_dtypes 0.6) fails to import with numpy 1.23.
         "export": ["onnx>=1.17,<1.18"],
+        # export --quantize int8 (onnxruntime.quantization, which imports ml_dtypes). ml_dtypes 0.5.4
+        # checked with numpy 1.23.5; 0.5 is built for numpy 2 too, 0.6 drops numpy 1.23.
+        "quantize": ["onnx>=1.17,<1.18", "onnxruntime>=1.19", "ml_dtypes>=0.5,<0.6"],
         "test": ["pytest>=7.3"],
     },
 )
