@@ -65,6 +65,9 @@ setup(
         # panfpn-pq --report and TEST.PQ_REPORT (panfpn_lite.pq_report): its plots. 3.7 for
         # constrained layout's "outside" legends; checked with 3.10.9 on numpy 1.23.5.
         "report": ["matplotlib>=3.7"],
+        # export --quantize int8 (onnxruntime.quantization, which imports ml_dtypes). ml_dtypes 0.5.4
+        # checked with numpy 1.23.5; 0.5 is built for numpy 2 too, 0.6 drops numpy 1.23.
+        "quantize": ["onnx>=1.17,<1.18", "onnxruntime>=1.19", "ml_dtypes>=0.5,<0.6"],
         "test": ["pytest>=7.3"],
     },
 )

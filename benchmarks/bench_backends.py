@@ -5,10 +5,11 @@ and the share of the CPU's peak each path reaches.
         [--generated-images 2] [--repeats 2] [--threads 2] [--quick] [--opts KEY VALUE ...]
 
 Paths, each end to end from the decoded image to the panoptic map: detectron2's PanopticFPN
-(DefaultPredictor) fp32, PanFPN (DefaultPredictor) fp32, and ``panfpn-predict``'s predictor on
-ONNX Runtime fp32 and OpenVINO fp32, plus each reduced precision this CPU, backend and model file
-run (``panfpn_lite.runtime.precision``; the others are listed with the reason they are left
-out). One model, random weights made to detect with distinct scores, both eager models with the
+(DefaultPredictor) fp32, PanFPN (DefaultPredictor) fp32 and bf16 (MODEL.PANFPN.INFERENCE_PRECISION),
+and ``panfpn-predict``'s predictor on ONNX Runtime and OpenVINO in fp32, bf16 and int8 (the export
+with ``--quantize int8``, calibrated on the benchmark's own images), each where this CPU,
+backend and model file run it (``panfpn_lite.runtime.precision``; the others are listed with the
+reason they are left out). One model, random weights made to detect with distinct scores, both eager models with the
 same state_dict. Images: the COCO sample's two photos and generated toy scenes. Timed
 interleaved (the order rotates each image, so load from other jobs hits every path), one
 warm-up pass first; s/image is the mean over the images of each image's median.
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import transforms as T
 from detectron2.engine import DefaultPredictor
@@ -45,7 +47,7 @@ from panfpn_d2.tools.export import export_model  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
 from panfpn_lite.runtime.model import BACKEND_CLASSES  # noqa: E402
 from panfpn_lite.runtime.precision import (  # noqa: E402
-    BF16_FEATURES, INT8_FEATURES, PrecisionError, check_precision, cpu_flags,
+    BF16_FEATURES, INT8_FEATURES, PrecisionError, check_precision, choose_eager_precision, cpu_flags,
 )
 from panfpn_lite.runtime.predict import PanopticPredictor  # noqa: E402
 
@@ -58,9 +60,17 @@ def peak_flops_per_cycle(precision: str, flags) -> tuple:
     """(FLOPs per cycle per core, the ISA assumed): two FMA pipes per core, each FMA 2 FLOPs per
     lane. fp32: AVX-512 16 lanes -> 64, AVX2 8 lanes -> 32. bf16: AVX512-BF16's dot product does
     2 multiply-adds per fp32 lane -> 128; AMX-BF16 1024 (Intel's per-core figure). CPUs that
-    split 512-bit operations into two 256-bit halves (AMD Zen 4) reach half of the AVX-512 figures."""
+    split 512-bit operations into two 256-bit halves (AMD Zen 4) reach half of the AVX-512 figures.
+    int8 (integer ops, counted as FLOPs): VNNI's dot product does 4 multiply-adds per 32-bit lane ->
+    AVX512-VNNI 256, AVX-VNNI (256-bit) 128; AMX-INT8 2048 (Intel's per-core figure)."""
     if precision == "bf16":
         return (1024, "AMX-BF16") if "amx_bf16" in flags else (128, "AVX512-BF16 (2 x 16 lanes x 2 x 2)")
+    if precision == "int8":
+        if "amx_int8" in flags:
+            return 2048, "AMX-INT8"
+        if "avx512_vnni" in flags:
+            return 256, "AVX512-VNNI (2 x 16 lanes x 4 x 2)"
+        return 128, "AVX-VNNI (2 x 8 lanes x 4 x 2)"
     if "avx512f" in flags:
         return 64, "AVX-512 FMA (2 x 16 lanes x 2)"
     return 32, "AVX2 FMA (2 x 8 lanes x 2)"
@@ -85,25 +95,44 @@ def eager_predictor(cfg):
     return predict
 
 
-def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: int, flags):
+def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: int, flags, images):
     """({path name: (image -> (id map, segments), precision)}, [(path name, why it is left out)])."""
     torch.manual_seed(seed)
     model = make_random_model_detect(build_model(cfg_panfpn), class_weight_std=1e-4)
     DetectionCheckpointer(model, save_dir=str(work_dir)).save("random_weights")
+    calibration_folder = write_calibration_images(images, work_dir / "calibration")
     export_model(cfg_panfpn, "onnx", str(work_dir / "onnx"))
+    export_model(cfg_panfpn, "onnx", str(work_dir / "onnx_int8"), "int8", str(calibration_folder), len(images))
     paths = {REFERENCE: (eager_predictor(cfg_detectron2), "fp32"), "PanFPN eager fp32": (eager_predictor(cfg_panfpn), "fp32")}
     left_out = []
+    try:
+        choose_eager_precision("bf16", "cpu", flags)
+        cfg_bf16 = cfg_panfpn.clone()
+        cfg_bf16.merge_from_list(["MODEL.PANFPN.INFERENCE_PRECISION", "bf16"])
+        paths["PanFPN eager bf16"] = (eager_predictor(cfg_bf16), "bf16")
+    except PrecisionError as e:
+        left_out.append(("PanFPN eager bf16", str(e)))
     for backend, backend_class in BACKEND_CLASSES.items():
         for precision in ("fp32", "bf16", "int8"):
             name = f"{backend} {precision}"
+            quantized = precision == "int8"
             try:
-                check_precision(backend, precision, flags, quantized_model=False)
+                check_precision(backend, precision, flags, quantized_model=quantized)
             except PrecisionError as e:
                 left_out.append((name, str(e)))
                 continue
-            runtime = PanopticPredictor(backend_class(str(work_dir / "onnx"), threads, precision))
+            model_dir = work_dir / ("onnx_int8" if quantized else "onnx")
+            runtime = PanopticPredictor(backend_class(str(model_dir), threads, precision))
             paths[name] = (runtime.predict, precision)
     return model, paths, left_out
+
+
+def write_calibration_images(images, folder: Path) -> Path:
+    """The benchmark's (BGR) images as PNGs in ``folder``: the int8 export's calibration images."""
+    folder.mkdir()
+    for k, image in enumerate(images.values()):
+        Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).save(folder / f"{k:03d}.png")
+    return folder
 
 
 def time_paths(paths, images, repeats: int):
@@ -146,7 +175,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as work_dir:
         cfg = random_weights_cfg(args, opts, work_dir)
         cfg_detectron2 = random_weights_cfg(args, opts, work_dir, *DETECTRON2_OPTS)
-        model, paths, left_out = build_paths(cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags)
+        model, paths, left_out = build_paths(
+            cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags, images
+        )
         medians, predictions = time_paths(paths, images, args.repeats)
         multiply_adds = model_multiply_adds(model, cfg, images)
 

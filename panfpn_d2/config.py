@@ -17,6 +17,7 @@ from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 
 from panfpn_lite.merge_settings import MergeSettings
+from panfpn_lite.runtime.precision import EAGER_PRECISIONS
 from panfpn_lite.semantic_layout import THING_MODES, SemanticLabelLayout
 
 LOSS_SCHEDULES = ("combine", "alternate")
@@ -80,6 +81,10 @@ def add_panfpn_config(cfg):
     # What inference returns, a subset of OUTPUTS (all three: what the model's branches give, as
     # detectron2); without "instances", the mask head runs only on the detections the merge can paste.
     cfg.MODEL.PANFPN.OUTPUTS = OUTPUTS
+    # The numeric precision of the network at inference (--eval-only, the demo, TTA), one of
+    # EAGER_PRECISIONS: "bf16" autocast on CPUs with bf16 units, "fp16" autocast on CUDA, "auto"
+    # (fp32, see docs/deployment.md); the merge and post-processing run in fp32 always.
+    cfg.MODEL.PANFPN.INFERENCE_PRECISION = "fp32"
     # Train-time colour augmentation: SSD's photometric distortion (data/color_augmentation.py), the
     # paper's recipe for its largest semantic segmentation backbones only.
     cfg.INPUT.COLOR_AUG = False
@@ -242,6 +247,7 @@ def validate_config(cfg) -> None:
         "MODEL.PANFPN.SEM_SEG_LOSS": (cfg.MODEL.PANFPN.SEM_SEG_LOSS, SEM_SEG_LOSSES),
         "MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD": (cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD, ROI_ALIGN_CPU_BACKWARDS),
         "TEST.EVALUATORS": (cfg.TEST.EVALUATORS, EVALUATOR_SETS),
+        "MODEL.PANFPN.INFERENCE_PRECISION": (cfg.MODEL.PANFPN.INFERENCE_PRECISION, EAGER_PRECISIONS),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

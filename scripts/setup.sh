@@ -81,7 +81,7 @@ fi
 # The plugin with what it declares (setup.py): on the source route pip adds only what is
 # missing and leaves the user's numpy, Pillow, torch and detectron2 as they are; on the registry
 # route the constraints keep detectron2 v0.6's pins.
-EXTRAS=test,runtime,export,openvino,report
+EXTRAS=test,runtime,export,openvino,report,quantize
 "$PY" -c "import cv2" 2>/dev/null || EXTRAS="$EXTRAS,demo"  # any opencv build the user has will do
 echo "setup: installing panfpn_d2[$EXTRAS], panopticapi and cityscapesscripts"
 "${PIP[@]}" ${CONSTRAINTS:+-c "$CONSTRAINTS"} --no-build-isolation -e "$ROOT[$EXTRAS]"

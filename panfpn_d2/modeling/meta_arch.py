@@ -1,4 +1,5 @@
 """The Panoptic FPN meta-architecture: Mask R-CNN + FPN with a semantic branch."""
+import logging
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -11,10 +12,11 @@ from detectron2.modeling.meta_arch.semantic_seg import build_sem_seg_head
 from detectron2.modeling.postprocessing import detector_postprocess, sem_seg_postprocess
 from detectron2.modeling.proposal_generator import build_proposal_generator
 from detectron2.modeling.roi_heads import build_roi_heads
-from detectron2.structures import ImageList, Instances, ROIMasks
+from detectron2.structures import Boxes, ImageList, Instances, ROIMasks
 from detectron2.utils.events import get_event_storage
 
 from panfpn_lite.merge_settings import MergeSettings
+from panfpn_lite.runtime.precision import choose_eager_precision, cpu_flags
 
 from ..compat import BOX_ONLY_METHOD, box_detections
 from ..config import (
@@ -30,6 +32,10 @@ from ..config import (
 )
 from .panoptic_merge import confident_instances, merge_outputs
 from .roi_align import use_separable_roi_align_backward
+
+logger = logging.getLogger(__name__)
+# MODEL.PANFPN.INFERENCE_PRECISION (resolved) -> the autocast type of the network; None: no autocast.
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class RawInference(NamedTuple):
@@ -75,6 +81,7 @@ class PanFPN(GeneralizedRCNN):
         semantic_label_to_category: Optional[List[int]] = None,
         roi_align_cpu_backward: str = "torchvision",
         outputs: Tuple[str, ...] = OUTPUTS,
+        inference_precision: str = "fp32",
     ):
         """
         Args:
@@ -96,6 +103,9 @@ class PanFPN(GeneralizedRCNN):
             outputs: what inference returns, a subset of ``OUTPUTS`` (see
                 :func:`resolve_outputs`). Without "instances", the mask head runs only on
                 the detections the panoptic merge can paste (see :meth:`pasteable_instances`).
+            inference_precision: "fp32", or "bf16"/"fp16": the network of :meth:`inference_raw`
+                under ``torch.autocast`` in that type, its outputs cast back to fp32 (checked
+                against the device by :func:`panfpn_lite.runtime.precision.choose_eager_precision`).
         """
         super().__init__(
             backbone=backbone,
@@ -120,6 +130,7 @@ class PanFPN(GeneralizedRCNN):
         if roi_align_cpu_backward == "separable" and roi_heads is not None:
             use_separable_roi_align_backward(roi_heads)
         self.sem_seg_head = sem_seg_head
+        self.inference_dtype = AUTOCAST_DTYPES[inference_precision]
         self.outputs = resolve_outputs(outputs, roi_heads is not None, sem_seg_head is not None, combine_enabled)
         if "instances" not in self.outputs and "panoptic_seg" in self.outputs and roi_heads is not None:
             for method in (BOX_ONLY_METHOD, "forward_with_given_boxes"):
@@ -165,6 +176,7 @@ class PanFPN(GeneralizedRCNN):
             "semantic_label_to_category": semantic_label_to_category(cfg),
             "roi_align_cpu_backward": cfg.MODEL.PANFPN.ROI_ALIGN_CPU_BACKWARD,
             "outputs": tuple(cfg.MODEL.PANFPN.OUTPUTS),
+            "inference_precision": inference_precision(cfg),
         }
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -275,6 +287,14 @@ class PanFPN(GeneralizedRCNN):
         Without "instances" in ``outputs`` the detections have no masks: the box head alone ran.
         """
         assert not self.training
+        if self.inference_dtype is not None:
+            with torch.autocast(self.device.type, self.inference_dtype):
+                raw = self.inference_raw_in_precision(batched_inputs, outputs)
+            return in_float32(raw)
+        return self.inference_raw_in_precision(batched_inputs, outputs)
+
+    def inference_raw_in_precision(self, batched_inputs, outputs) -> RawInference:
+        """:meth:`inference_raw` in the autocast context it sets (if any)."""
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)
         instance_features, semantic_features = self.split_features(features)
@@ -323,6 +343,34 @@ class PanFPN(GeneralizedRCNN):
             # the pasting of detector_postprocess, at its default mask threshold
             kept.pred_masks = ROIMasks(masks.pred_masks[:, 0]).to_bitmasks(kept.pred_boxes, *kept.image_size, 0.5).tensor
         return kept_per_image, kept_ids
+
+
+def inference_precision(cfg) -> str:
+    """MODEL.PANFPN.INFERENCE_PRECISION checked against MODEL.DEVICE and the CPU's flags."""
+    precision, why = choose_eager_precision(
+        cfg.MODEL.PANFPN.INFERENCE_PRECISION, torch.device(cfg.MODEL.DEVICE).type, cpu_flags()
+    )
+    logger.info(f"inference precision {precision} ({why})")
+    return precision
+
+
+def in_float32(raw: RawInference) -> RawInference:
+    """``raw`` with its autocast (bf16/fp16) tensors cast to fp32: the merge, the post-processing
+    and the mask head on given boxes run in fp32."""
+    def cast(value):
+        if isinstance(value, Boxes):
+            return Boxes(cast(value.tensor))
+        return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+    instances = raw.instances
+    if instances is not None:
+        instances = [Instances(r.image_size, **{k: cast(v) for k, v in r.get_fields().items()}) for r in instances]
+    return RawInference(
+        raw.images,
+        {k: cast(v) for k, v in raw.instance_features.items()},
+        instances,
+        None if raw.sem_seg_logits is None else cast(raw.sem_seg_logits),
+    )
 
 
 def check_image(image: torch.Tensor, channels: int, input_format: Optional[str], index: int) -> None:

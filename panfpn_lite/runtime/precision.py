@@ -87,3 +87,31 @@ def choose_precision(backend: str, requested: str, flags: AbstractSet[str], quan
     else:
         why = f"{backend} has no bf16 CPU path for this graph"
     return "fp32", f"auto: the model is not quantized and {why}"
+
+
+# The precisions of the eager (PyTorch) model's inference: MODEL.PANFPN.INFERENCE_PRECISION.
+EAGER_PRECISIONS = ("fp32", "bf16", "fp16", AUTO)
+
+
+def choose_eager_precision(requested: str, device_type: str, flags: AbstractSet[str]) -> Tuple[str, str]:
+    """(precision, why) of the eager model's autocast on ``device_type`` ("cpu", "cuda"): bf16 on
+    CPUs with bf16 units, fp16 on CUDA, fp32 anywhere; PrecisionError naming what is missing.
+    ``auto`` is fp32: on the trained toy bf16 kept 95 % of pixels in the same category as fp32,
+    under the 99 % a reduced precision must keep, and fp16 is not measured (docs/deployment.md)."""
+    key = "MODEL.PANFPN.INFERENCE_PRECISION"
+    if requested == "fp32":
+        return "fp32", "fp32 runs on every device"
+    if requested == AUTO:
+        return "fp32", "auto: fp32; no reduced eager precision is known to keep 99 % agreement with it"
+    if requested == "bf16":
+        if device_type != "cpu":
+            raise PrecisionError(f"{key} bf16 is the CPU's autocast; on {device_type} use fp16")
+        units = _present(BF16_FEATURES, flags)
+        if not units:
+            raise PrecisionError(f"{key} bf16 needs a CPU with {_missing(BF16_FEATURES)}; this CPU has neither")
+        return "bf16", f"this CPU has {', '.join(units)}"
+    if requested == "fp16":
+        if device_type != "cuda":
+            raise PrecisionError(f"{key} fp16 needs a CUDA device (MODEL.DEVICE cuda), got {device_type!r}")
+        return "fp16", "CUDA runs fp16"
+    raise PrecisionError(f"{key} must be one of {EAGER_PRECISIONS}, got {requested!r}")
