@@ -11,13 +11,12 @@ from detectron2.evaluation.testing import flatten_results_dict
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ..compat import STEP_TRAINER_STATE_KEY, set_step_trainer, step_trainer
+from ..compat import STEP_TRAINER_STATE_KEY, cpu_ddp, set_step_trainer, step_trainer
 from ..config import load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_evaluator
 from ..modeling import PanFPNWithTTA
 from .checkpoint import AtomicCheckpointer
-from .launch import cpu_ddp
 from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer
 
 
