@@ -11,7 +11,7 @@ from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data import transforms as T
-from detectron2.engine import create_ddp_model, default_setup, default_writers, hooks
+from detectron2.engine import default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import WarmupParamScheduler
 from detectron2.solver.build import get_default_optimizer_params
@@ -20,6 +20,7 @@ from fvcore.common.param_scheduler import MultiStepParamScheduler
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.optim import SGD
 
+from ..compat import create_ddp_model
 from ..config import has_instance_branch, has_semantic_branch, load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_panoptic_fpn_evaluators
