@@ -24,6 +24,7 @@ from ..compat import create_ddp_model
 from ..config import has_instance_branch, has_semantic_branch, load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_panoptic_fpn_evaluators
+from ..evaluation.build import DETECTRON2_CACHE_FOLDER, default_output_folder
 from ..modeling.lazy_parts import dataset_semantic_layout, lazy_model, lazy_value
 from .checkpoint import AtomicCheckpointer
 from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer
@@ -195,7 +196,15 @@ def lazy_config_from_yaml(config_file: str, opts: Sequence = ()) -> LazyFromYaml
             panoptic=cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
             thing_mode="${...model.semantic_label_to_category.thing_mode}",
             write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
+            # build_evaluator's defaults, under train.output_dir
+            output_folder=L(default_output_folder)(
+                output_dir="${....train.output_dir}", dataset_name="${...test.dataset.names}",
+                write_panoptic_png="${..write_panoptic_png}",
+            ),
+            pq_breakdown=cfg.TEST.PQ_BREAKDOWN,
             temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
+            evaluators=cfg.TEST.EVALUATORS,
+            cache_dir=f"${{...train.output_dir}}/{DETECTRON2_CACHE_FOLDER}/${{..test.dataset.names}}",
         ),
     )
     solver = cfg.SOLVER
