@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pq_cli import CATEGORIES_JSON, best_of, machine, parse_size_arguments, synthetic_image, write_coco_panoptic  # noqa: E402
+from common import machine_header  # noqa: E402
+from bench_pq_cli import CATEGORIES_JSON, best_of, parse_size_arguments, synthetic_image, write_coco_panoptic  # noqa: E402
 
 from panfpn_lite.data_tools.check import check_dataset  # noqa: E402
 
@@ -36,8 +37,8 @@ def generate_dataset(folder: str, n_images: int, height: int, width: int):
 
 def main():
     args = parse_size_arguments(__doc__, images=500, height=480, width=640)
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
-    print(f"machine: {machine()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(machine_header())
+    print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         json_file, png_dir, image_dir = generate_dataset(folder, args.images, args.height, args.width)

@@ -289,7 +289,8 @@ def validate_config(cfg) -> None:
         if value != needed:
             raise ValueError(
                 f"{key} = {value} disagrees with dataset {names[0]!r}, which has {needed} {what} "
-                f"(MODEL.PANFPN.SEM_SEG_THING_MODE = {thing_mode!r})"
+                f"(MODEL.PANFPN.SEM_SEG_THING_MODE = {thing_mode!r}): set {key} {needed}, or run train_net.py "
+                f"with --configure-for-dataset (panfpn_d2.config.configure_for_dataset)"
             )
 
 
@@ -297,7 +298,11 @@ def configure_for_dataset(cfg, dataset_name: str):
     """Set the class counts ``dataset_name``'s categories call for (what validate_config checks):
     MODEL.ROI_HEADS.NUM_CLASSES (thing classes) and MODEL.SEM_SEG_HEAD.NUM_CLASSES (the labels of
     the semantic layout in the config's MODEL.PANFPN.SEM_SEG_THING_MODE). ``cfg`` must not be
-    frozen; returns it."""
+    frozen; returns it.
+
+    The thing mode and MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT are left as the config has them:
+    neither the paper nor detectron2 gives a rule deriving them from a dataset (detectron2's 4096
+    pixels is COCO's, used unchanged on every dataset)."""
     if dataset_name not in MetadataCatalog.list() or MetadataCatalog.get(dataset_name).get("thing_classes", None) is None:
         raise KeyError(f"dataset {dataset_name!r} is not registered with category metadata (thing_classes)")
     metadata = MetadataCatalog.get(dataset_name)

@@ -11,7 +11,7 @@ from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data import transforms as T
-from detectron2.engine import create_ddp_model, default_setup, default_writers, hooks
+from detectron2.engine import default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import WarmupParamScheduler
 from detectron2.solver.build import get_default_optimizer_params
@@ -20,9 +20,11 @@ from fvcore.common.param_scheduler import MultiStepParamScheduler
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.optim import SGD
 
+from ..compat import create_ddp_model
 from ..config import has_instance_branch, has_semantic_branch, load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_panoptic_fpn_evaluators
+from ..evaluation.build import DETECTRON2_CACHE_FOLDER, default_output_folder
 from ..modeling.lazy_parts import dataset_semantic_layout, lazy_model, lazy_value
 from .checkpoint import AtomicCheckpointer
 from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer
@@ -194,7 +196,16 @@ def lazy_config_from_yaml(config_file: str, opts: Sequence = ()) -> LazyFromYaml
             panoptic=cfg.MODEL.PANOPTIC_FPN.COMBINE.ENABLED,
             thing_mode="${...model.semantic_label_to_category.thing_mode}",
             write_panoptic_png=cfg.TEST.WRITE_PANOPTIC_PNG,
+            # build_evaluator's defaults, under train.output_dir
+            output_folder=L(default_output_folder)(
+                output_dir="${....train.output_dir}", dataset_name="${...test.dataset.names}",
+                writes_files=True if cfg.TEST.PQ_REPORT else "${..write_panoptic_png}",
+            ),
+            pq_breakdown=cfg.TEST.PQ_BREAKDOWN,
+            pq_report=cfg.TEST.PQ_REPORT,
             temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
+            evaluators=cfg.TEST.EVALUATORS,
+            cache_dir=f"${{...train.output_dir}}/{DETECTRON2_CACHE_FOLDER}/${{..test.dataset.names}}",
         ),
     )
     solver = cfg.SOLVER

@@ -11,13 +11,12 @@ from detectron2.evaluation.testing import flatten_results_dict
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ..compat import STEP_TRAINER_STATE_KEY, set_step_trainer, step_trainer
-from ..config import load_config
+from ..compat import STEP_TRAINER_STATE_KEY, cpu_ddp, set_step_trainer, step_trainer
+from ..config import configure_for_dataset, load_config
 from ..data import PanFPNDatasetMapper
 from ..evaluation import build_evaluator
 from ..modeling import PanFPNWithTTA
 from .checkpoint import AtomicCheckpointer
-from .launch import cpu_ddp
 from .train_loop import FiniteLossAMPTrainer, FiniteLossTrainer
 
 
@@ -116,11 +115,25 @@ def tta_comparison(results) -> str:
 
 
 def setup_cfg(args):
-    """The config from ``--config-file`` and trailing ``KEY VALUE`` overrides (``load_config``), logged
-    and saved to OUTPUT_DIR by detectron2's ``default_setup``."""
+    """The config from ``--config-file`` and trailing ``KEY VALUE`` overrides (``load_config``), with
+    ``--configure-for-dataset`` the class counts of DATASETS.TRAIN[0] (``configure_for_dataset``),
+    logged and saved to OUTPUT_DIR by detectron2's ``default_setup``."""
     cfg = load_config(args.config_file, args.opts)
+    if getattr(args, "configure_for_dataset", False):
+        cfg = configured_for_training_dataset(cfg)
     default_setup(cfg, args)
     setup_plugin_logger(cfg.OUTPUT_DIR)
+    return cfg
+
+
+def configured_for_training_dataset(cfg):
+    """A frozen copy of ``cfg`` with the class counts of its first training dataset."""
+    if not cfg.DATASETS.TRAIN:
+        raise ValueError("--configure-for-dataset reads the categories of DATASETS.TRAIN[0], and DATASETS.TRAIN is empty")
+    cfg = cfg.clone()
+    cfg.defrost()
+    configure_for_dataset(cfg, cfg.DATASETS.TRAIN[0])
+    cfg.freeze()
     return cfg
 
 

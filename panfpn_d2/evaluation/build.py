@@ -15,6 +15,8 @@ from .panoptic_evaluation import PanFPNPanopticEvaluator
 from .semantic_evaluation import PanFPNSemSegEvaluator
 
 EVALUATOR_TYPES = ("coco_panoptic_seg", "cityscapes_panoptic_seg")
+# Under the output folder, per dataset: the files TEST.EVALUATORS "detectron2" reads, made from the panoptic ground truth.
+DETECTRON2_CACHE_FOLDER = "detectron2_evaluation"
 
 
 class MergingDatasetEvaluators(DatasetEvaluators):
@@ -65,9 +67,10 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
     (:func:`~panfpn_d2.evaluation.detectron2_evaluators.detectron2_evaluators`), with the files they
     read made under OUTPUT_DIR/detectron2_evaluation/<dataset>.
     """
-    writes_files = cfg.TEST.WRITE_PANOPTIC_PNG or cfg.TEST.PQ_REPORT or not MetadataCatalog.get(dataset_name).get("has_annotations", True)
-    if output_folder is None and writes_files:
-        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+    if output_folder is None:
+        output_folder = default_output_folder(
+            cfg.OUTPUT_DIR, dataset_name, cfg.TEST.WRITE_PANOPTIC_PNG or cfg.TEST.PQ_REPORT
+        )
     return build_panoptic_fpn_evaluators(
         dataset_name,
         has_semantic=has_semantic_branch(cfg),
@@ -80,8 +83,17 @@ def build_evaluator(cfg, dataset_name: str, output_folder: Optional[str] = None)
         pq_report=cfg.TEST.PQ_REPORT,
         temp_root=cfg.TEST.CITYSCAPES_TEMP_ROOT or None,
         evaluators=cfg.TEST.EVALUATORS,
-        cache_dir=os.path.join(cfg.OUTPUT_DIR, "detectron2_evaluation", dataset_name),
+        cache_dir=os.path.join(cfg.OUTPUT_DIR, DETECTRON2_CACHE_FOLDER, dataset_name),
     )
+
+
+def default_output_folder(output_dir: str, dataset_name: str, writes_files: bool) -> Optional[str]:
+    """``output_dir/inference/<dataset>`` where the evaluation of ``dataset_name`` writes files
+    (``writes_files``: panoptic PNGs or the PQ report; or a dataset without annotations: its
+    submission), else None."""
+    if writes_files or not MetadataCatalog.get(dataset_name).get("has_annotations", True):
+        return os.path.join(output_dir, "inference", dataset_name)
+    return None
 
 
 def build_panoptic_fpn_evaluators(

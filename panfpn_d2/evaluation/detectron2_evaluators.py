@@ -11,16 +11,8 @@ while newer than the files they come from. They are served through a second regi
 evaluators read the dataset's own metadata (``panoptic_json``, ``panoptic_root``, the contiguous id
 maps; ``gt_dir``).
 """
-import contextlib
-import importlib
-import importlib.util
-import json
 import os
-import sys
-import types
 from typing import Optional
-
-import numpy as np
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import convert_to_coco_json
@@ -40,6 +32,7 @@ from PIL import Image
 from panfpn_lite.panoptic_format import read_panoptic_png
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 
+from ..compat import cityscapesscripts_json_writer, cityscapesscripts_under_metas_name
 from ..data.datasets import IGNORE_LABEL
 from ..data.panoptic_targets import semantic_target_from_panoptic
 from ..utils.env import has_compiled_coco_eval, import_extra
@@ -51,8 +44,6 @@ from .instance_evaluation import thing_segment_rles
 CITYSCAPES_INSTANCE_TASK = "segm_cityscapes"
 PIXEL_LEVEL_SCRIPTS = "cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling"
 INSTANCE_LEVEL_SCRIPTS = "cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling"
-CITYSCAPESSCRIPTS_MODULES = ("cityscapesscripts.helpers.labels", PIXEL_LEVEL_SCRIPTS, INSTANCE_LEVEL_SCRIPTS)
-META_CITYSCAPESSCRIPTS = "deeplearning.projects.cityscapesApi.cityscapesscripts"
 
 
 def detectron2_view_name(dataset_name: str) -> str:
@@ -161,55 +152,6 @@ def register_detectron2_view(dataset_name: str, thing_mode: str, cache_dir: str,
     return view
 
 
-@contextlib.contextmanager
-def _json_writer_for_cityscapesscripts(module, folder: str):
-    """``module.writeDict2JSON`` inside the block takes numpy scalars (numpy 2's have no
-    ``__dict__``, which cityscapesscripts' writer serializes) and writes a relative path (its
-    ``matches.json``) under ``folder`` instead of the current directory."""
-    original = module.writeDict2JSON
-
-    def write(data, path):
-        path = path if os.path.isabs(path) else os.path.join(folder, path)
-        with open(path, "w") as f:
-            json.dump(data, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__)
-
-    module.writeDict2JSON = write
-    try:
-        yield
-    finally:
-        module.writeDict2JSON = original
-
-
-@contextlib.contextmanager
-def cityscapesscripts_under_metas_name():
-    """Inside the block, ``deeplearning.projects.cityscapesApi.cityscapesscripts[.…]`` imports the
-    installed cityscapesscripts: the name detectron2's Cityscapes evaluators import it by since
-    December 2024 (main; v0.6 imports ``cityscapesscripts``), which no public package provides.
-    Nothing is changed where such a ``deeplearning`` package is installed."""
-    if importlib.util.find_spec(META_CITYSCAPESSCRIPTS.split(".")[0]) is not None:
-        yield
-        return
-    for module in CITYSCAPESSCRIPTS_MODULES:
-        importlib.import_module(module)
-    prefix = META_CITYSCAPESSCRIPTS[: -len("cityscapesscripts")]
-    aliases = {}
-    parts = prefix.rstrip(".").split(".")
-    for end in range(1, len(parts) + 1):
-        package = types.ModuleType(".".join(parts[:end]))
-        package.__path__ = []
-        aliases[package.__name__] = package
-    aliases.update(
-        {prefix + name: module for name, module in list(sys.modules.items())
-         if name == "cityscapesscripts" or name.startswith("cityscapesscripts.")}
-    )
-    sys.modules.update(aliases)
-    try:
-        yield
-    finally:
-        for name in aliases:
-            sys.modules.pop(name, None)
-
-
 class Detectron2CityscapesEvaluator(DatasetEvaluator):
     """One of detectron2's Cityscapes evaluators, whose cityscapesscripts module (``scripts_module``)
     runs on the installed numpy (``np.in1d``, JSON of numpy scalars; files under ``folder``), its
@@ -231,7 +173,7 @@ class Detectron2CityscapesEvaluator(DatasetEvaluator):
 
     def evaluate(self):
         with cityscapesscripts_under_metas_name(), numpy_for_cityscapesscripts(self._module), \
-                _json_writer_for_cityscapesscripts(self._module, self._folder):
+                cityscapesscripts_json_writer(self._module, self._folder):
             results = self._evaluator.evaluate()
         if results and self._task in results:
             results[self._name] = results.pop(self._task)

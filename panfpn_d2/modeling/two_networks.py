@@ -18,22 +18,22 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_model
 from ..config import (
     TWO_NETWORKS_ARCH, has_instance_branch, has_semantic_branch, load_config, merge_settings, model_outputs,
 )
+from ..model_zoo import configs_root
 from .meta_arch import PanFPN
 from .panoptic_merge import merge_outputs
 
 logger = logging.getLogger(__name__)
 
-# Relative config paths that are not found from the current directory are looked up here.
-SHIPPED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 KEY_PREFIX = "MODEL.PANFPN.TWO_NETWORKS."
 
 
 def resolve_config_path(value: str, key: str) -> str:
     """The file a TWO_NETWORKS config key names: absolute, relative to the current directory, or
-    relative to this repository's configs/."""
+    relative to the shipped configs (``panfpn_d2.model_zoo.configs_root()``: the wheel's copy or the
+    clone's configs/)."""
     if not value:
         raise ValueError(f"{KEY_PREFIX}{key} is empty: META_ARCHITECTURE {TWO_NETWORKS_ARCH!r} needs both configs")
-    candidates = [Path(value)] if os.path.isabs(value) else [Path(value), SHIPPED_CONFIGS / value]
+    candidates = [Path(value)] if os.path.isabs(value) else [Path(value), configs_root() / value]
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)

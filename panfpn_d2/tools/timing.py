@@ -13,7 +13,9 @@ class ComponentTimer(contextlib.AbstractContextManager):
 
     ``modules``: name -> submodule, timed around its ``forward`` by hooks.
     ``functions``: name -> (Python module, attribute): a module-level function, replaced for the
-    duration by a timed wrapper, e.g. ``(panfpn_d2.modeling.meta_arch, "combine_semantic_and_instance_outputs")``.
+    duration by a timed wrapper in the module its caller looks it up in, e.g. the panoptic merge
+    (``panfpn_d2.modeling.panoptic_merge.merge_outputs``) as ``PanFPN`` calls it:
+    ``(panfpn_d2.modeling.meta_arch, "merge_outputs")``.
     ``synchronize`` runs before each clock reading (``torch.cuda.synchronize`` on a GPU).
     """
 

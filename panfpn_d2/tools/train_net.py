@@ -4,7 +4,8 @@
 CONFIG is a file, or the name of a shipped config (``panfpn_d2.model_zoo``), e.g.
 ``COCO-PanopticSegmentation/panfpn_R_50_1x.yaml``. detectron2's launcher flags (``--num-gpus``,
 ``--num-machines``, ``--machine-rank``, ``--dist-url``) start the processes of a distributed run
-(on machines without CUDA too: a gloo group, one process per ``--num-gpus``).
+(on machines without CUDA too: a gloo group, one process per ``--num-gpus``). ``--configure-for-dataset``
+sets the class counts from DATASETS.TRAIN[0]'s categories (``panfpn_d2.config.configure_for_dataset``).
 """
 import logging
 import os
@@ -20,6 +21,11 @@ from ..model_zoo import get_config_file
 def main(args):
     """One process's work: train (``--resume``), or evaluate MODEL.WEIGHTS (``--eval-only``)."""
     if args.config_file.endswith(".py"):
+        if args.configure_for_dataset:
+            raise ValueError(
+                f"--configure-for-dataset takes a YAML config; {args.config_file} is a LazyConfig: set its "
+                "class counts with key=value overrides"
+            )
         return lazy.main(args)
     cfg = setup_cfg(args)
     if args.eval_only:
@@ -35,9 +41,20 @@ def main(args):
     return trainer.train()
 
 
+def argument_parser():
+    """detectron2's train_net arguments, and ``--configure-for-dataset``."""
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--configure-for-dataset", action="store_true",
+        help="set MODEL.ROI_HEADS.NUM_CLASSES and MODEL.SEM_SEG_HEAD.NUM_CLASSES from the categories of "
+        "DATASETS.TRAIN[0] (YAML configs)",
+    )
+    return parser
+
+
 def cli(argv=None):
     """Parse the command line, find the config, and run :func:`main` in every process of the run."""
-    args = default_argument_parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     if not os.path.isfile(args.config_file):
         args.config_file = get_config_file(args.config_file)
     return launch(

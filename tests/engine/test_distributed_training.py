@@ -43,14 +43,15 @@ def _replica_check_hook():
 
 
 def _ddp_trainer(config, rank, poison_at=None):
-    """detectron2's set-up (DefaultTrainer): optimizer on the bare model, then create_ddp_model, then the step."""
-    from detectron2.engine import create_ddp_model
+    """detectron2's set-up (DefaultTrainer): optimizer on the bare model, then create_ddp_model (the
+    plugin's CPU-safe one, as the trainers wrap it), then the step."""
     from detectron2.modeling import build_model
     from detectron2.solver import build_optimizer
     from detectron2.utils.events import get_event_storage
 
     from tests.support.configs import tiny_cfg
     from tests.support.training import make_training_inputs
+    from panfpn_d2.compat import create_ddp_model
     from panfpn_d2.engine import FiniteLossTrainer
 
     cfg = tiny_cfg(config)
@@ -66,8 +67,7 @@ def _ddp_trainer(config, rank, poison_at=None):
             return losses
 
         model.forward = poisoned_forward
-    # as DefaultTrainer, with device_ids=None: DDP takes no device ids for a CPU module
-    model = create_ddp_model(model, broadcast_buffers=False, device_ids=None)
+    model = create_ddp_model(model, broadcast_buffers=False)
     data = (make_training_inputs(num_images=1, seed=1000 * rank + i) for i in range(ITERATIONS))  # each rank its own
     trainer = FiniteLossTrainer(model, data, optimizer)
     hook = _replica_check_hook()

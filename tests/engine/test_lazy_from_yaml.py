@@ -78,3 +78,37 @@ def test_the_augmentations_are_the_yaml_mappers_colour_augmentation_included():
         yaml_mapper = PanFPNDatasetMapper(load_config(name), is_train=is_train)
         assert describe(instantiate(loader.mapper).augmentations) == describe(yaml_mapper.augmentations)
     assert [a._target_ for a in lazy.dataloader.train.mapper.augmentations][-1] is PhotometricDistortion
+
+
+@pytest.mark.parametrize("opts", [
+    [], ["TEST.WRITE_PANOPTIC_PNG", "True", "TEST.EVALUATORS", "detectron2", "TEST.PQ_BREAKDOWN", "True"],
+])
+def test_the_lazy_evaluator_gets_the_yaml_evaluators_arguments(opts, tmp_path, monkeypatch):
+    """Output folder (when files are written), detectron2 evaluators' cache folder, evaluator set and PQ
+    breakdown: the lazy form's are build_evaluator's, under train.output_dir wherever that is set."""
+    from panfpn_d2.evaluation import build
+
+    calls = []
+
+    def record(dataset_name, **arguments):
+        calls.append(dict(arguments, dataset_name=dataset_name))
+
+    monkeypatch.setattr(build, "build_panoptic_fpn_evaluators", record)
+    toy = str(CONFIGS / "Toy-PanopticSegmentation" / "panfpn_toy.yaml")
+    opts = [*opts, "OUTPUT_DIR", str(tmp_path / "out")]
+    cfg = load_config(toy, opts)
+    dataset = cfg.DATASETS.TEST[0]
+    build.build_evaluator(cfg, dataset)
+    lazy = OmegaConf.create(lazy_config_from_yaml(toy, opts)._asdict())
+    lazy.dataloader.evaluator._target_ = record
+    instantiate(lazy.dataloader.evaluator)
+    assert calls[1] == calls[0]
+    writes_png = cfg.TEST.WRITE_PANOPTIC_PNG
+    assert calls[1]["output_folder"] == (str(tmp_path / "out" / "inference" / dataset) if writes_png else None)
+    assert calls[1]["cache_dir"] == str(tmp_path / "out" / "detectron2_evaluation" / dataset)
+
+    lazy.train.output_dir = str(tmp_path / "elsewhere")
+    instantiate(lazy.dataloader.evaluator)
+    assert calls[2]["cache_dir"] == str(tmp_path / "elsewhere" / "detectron2_evaluation" / dataset)
+    if writes_png:
+        assert calls[2]["output_folder"] == str(tmp_path / "elsewhere" / "inference" / dataset)

@@ -12,6 +12,7 @@ from panfpn_d2.data.toy import generate_toy_dataset
 from panfpn_d2.engine import lazy
 from panfpn_d2.engine.lazy import load_lazy_config
 
+from tests.support.distributed import run_on_processes
 from tests.support.paths import CONFIGS
 from tests.support.train_net import run_train_net
 
@@ -107,3 +108,44 @@ def test_lazy_training_stops_at_a_non_finite_loss_before_stepping(tmp_path):
     with pytest.raises(FloatingPointError, match=r"Non-finite loss at iteration 0: loss_sem_seg = nan \(rank 0\)"):
         lazy.train(cfg, resume=False)
     assert not list(tmp_path.glob("*.pth"))
+
+
+class Fit(torch.nn.Module):
+    """A weight fitted to each batch's targets; in evaluation, no outputs. ``built`` holds each one made."""
+
+    built = []
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.built.append(self)
+
+    def forward(self, batched_inputs):
+        if not self.training:
+            return [{} for _ in batched_inputs]
+        targets = torch.tensor([x["target"] for x in batched_inputs])
+        return {"loss_fit": ((self.weight - targets) ** 2).sum()}
+
+
+def one_empty_batch():
+    return [[{}]]
+
+
+def _lazy_train_process(rank, world_size, output_dir):
+    torch.set_num_threads(1)
+    cfg = load_lazy_config(str(LAZY_TOY), [f"train.output_dir={output_dir}", "train.max_iter=2", "train.device=cpu"])
+    cfg.model = L(Fit)()
+    cfg.dataloader.train = L(itertools.repeat)(object=[{"target": float(rank + 1)}])  # each process its own data
+    cfg.dataloader.test = L(one_empty_batch)()
+    cfg.dataloader.evaluator = L(DatasetEvaluators)(evaluators=[])
+    lazy.train(cfg, resume=False)
+    return float(Fit.built[-1].weight)
+
+
+def test_lazy_training_runs_on_several_cpu_processes(tmp_path):
+    """DistributedDataParallel of a CPU model (detectron2's create_ddp_model alone passes device ids,
+    which DDP refuses): the processes average their gradients."""
+    weights = run_on_processes(_lazy_train_process, 2, str(tmp_path))
+    # trained on their own targets (1 and 2) alone, the two weights would differ
+    assert weights[0] == weights[1] != 0.0
+    assert (tmp_path / "model_final.pth").is_file()

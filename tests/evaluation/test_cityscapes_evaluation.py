@@ -512,16 +512,3 @@ def test_detectron2_evaluators_give_this_projects_numbers(cityscapes_dataset, tm
         assert theirs["panoptic_seg"][key] == pytest.approx(ours["panoptic_seg"][key], abs=1e-6), key
     assert 30 < ours["sem_seg"]["IoU_cityscapes"] < 99 and ours["segm_cityscapes"]["AP"] < 100
 
-
-def test_detectron2_mains_cityscapesscripts_import_finds_the_installed_package():
-    """detectron2 main's Cityscapes evaluators import cityscapesscripts by Meta's internal name."""
-    import sys
-
-    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as pixel_level
-    from panfpn_d2.evaluation.detectron2_evaluators import cityscapesscripts_under_metas_name
-
-    with cityscapesscripts_under_metas_name():
-        import deeplearning.projects.cityscapesApi.cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as aliased
-        from deeplearning.projects.cityscapesApi.cityscapesscripts.helpers.labels import trainId2label
-    assert aliased is pixel_level and trainId2label[0].name == "road"
-    assert not any(name.split(".")[0] == "deeplearning" for name in sys.modules)

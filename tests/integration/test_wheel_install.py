@@ -69,9 +69,14 @@ cfg = model_zoo.get_config("COCO-PanopticSegmentation/panfpn_R_50_1x.yaml")
 assert cfg.MODEL.META_ARCHITECTURE == "PanFPN" and cfg.SOLVER.MAX_ITER == 90000
 lazy = model_zoo.get_config("COCO-PanopticSegmentation/panfpn_R_50_1x.py")  # imports ../common/panfpn.py
 assert lazy.train.max_iter == 90000
+from panfpn_d2.modeling.two_networks import resolve_config_path
+x2 = model_zoo.get_config("COCO-PanopticSegmentation/panfpn_x2_R_50_1x.yaml").MODEL.PANFPN.TWO_NETWORKS
+for key in ("INSTANCE_CONFIG", "SEMANTIC_CONFIG"):  # named relative to configs/: found in the wheel's copy
+    print("X2", resolve_config_path(x2[key], key))
 """], cwd=root)
     site_dir = str(python.parent.parent)
     assert f"PACKAGE {site_dir}" in log and f"CONFIGS {site_dir}" in log, log
+    assert log.count(f"X2 {site_dir}") == 2, log
 
 
 def test_toy_trains_outside_the_clone_with_a_config_name(installed):

@@ -26,7 +26,9 @@ def test_a_category_only_predicted_scores_zero_and_counts(tmp_path):
 
     assert (result["Things"]["n"], result["Stuff"]["n"], result["All"]["n"]) == (3, 3, 6)
     for category_id in (CAR, ROAD, BICYCLE, TREE):
-        assert result["per_class"][category_id] == {"pq": 0.0, "sq": 0.0, "rq": 0.0}
+        scores = result["per_class"][category_id]
+        assert {k: scores[k] for k in ("pq", "sq", "rq")} == {"pq": 0.0, "sq": 0.0, "rq": 0.0}
+        assert scores["tp"] == 0
     for group, members in (("Things", THINGS_ON_EITHER_SIDE), ("Stuff", STUFF_ON_EITHER_SIDE),
                            ("All", THINGS_ON_EITHER_SIDE | STUFF_ON_EITHER_SIDE)):
         mean = sum(result["per_class"][c]["pq"] for c in members) / len(members)

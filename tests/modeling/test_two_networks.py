@@ -163,3 +163,15 @@ def test_x2_model_is_not_trainable_and_checks_its_configs(trained, tmp_path):
         resolve_config_path("nowhere.yaml", "SEMANTIC_CONFIG")
     assert resolve_config_path("COCO-PanopticSegmentation/maskrcnn_R_50_1x.yaml", "INSTANCE_CONFIG").endswith(
         "configs/COCO-PanopticSegmentation/maskrcnn_R_50_1x.yaml")
+
+
+def test_sub_configs_are_found_among_the_installed_configs(tmp_path, monkeypatch):
+    """Installed from a wheel, the shipped configs are the package's copy (model_zoo.configs_root), not a clone's."""
+    from panfpn_d2.modeling import two_networks
+
+    shipped = tmp_path / "installed_configs" / "Some-Dataset" / "maskrcnn.yaml"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("_BASE_: x.yaml\n")
+    monkeypatch.setattr(two_networks, "configs_root", lambda: tmp_path / "installed_configs")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path("Some-Dataset/maskrcnn.yaml", "INSTANCE_CONFIG") == str(shipped)
