@@ -24,7 +24,7 @@ CITYSCAPES_VERSION=2.3.0
 if "$PY" - "$ROOT" <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as md, importlib.util, sys, pathlib
 # found, not imported: importing torch and detectron2 here would add seconds to every `make toy`
-names = ("detectron2", "torch", "hotcoco", "panopticapi", "cityscapesscripts", "cv2", "onnx", "onnxruntime", "openvino", "pytest", "panfpn_d2")
+names = ("detectron2", "torch", "hotcoco", "panopticapi", "cityscapesscripts", "cv2", "onnx", "onnxruntime", "openvino", "ml_dtypes", "matplotlib", "pytest", "panfpn_d2")
 specs = {name: importlib.util.find_spec(name) for name in names}
 assert all(specs.values())
 assert md.version("hotcoco") == "1.3.0"
