@@ -290,8 +290,10 @@ def results_table(settings: List[MergeSettings], results: List[Dict[str, float]]
 
 def tune_merge(cfg, output_dir: str, grid: Optional[MergeGrid] = None) -> dict:
     """Tune the merge of ``cfg``'s model (MODEL.WEIGHTS) on DATASETS.TEST[0]; see the module's
-    docstring. Returns the JSON written to ``output_dir/tuning.json``."""
+    docstring. Returns the JSON written to ``output_dir/tuning.json``. One process (no distributed run)."""
     dataset_name = check_dataset(cfg)
+    if not cfg.MODEL.WEIGHTS:
+        raise ValueError("MODEL.WEIGHTS is empty: tune_merge tunes the merge of a trained model's outputs")
     current = merge_settings(cfg)
     grid = grid if grid is not None else default_grid(current)
     settings = grid.settings()

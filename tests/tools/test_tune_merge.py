@@ -111,3 +111,8 @@ def test_a_dataset_without_annotations_is_named(tmp_path):
         MetadataCatalog.get(name).set(has_annotations=False, panoptic_json="x.json")
     with pytest.raises(ValueError, match=f"{name}.*no panoptic annotations"):
         tm.main(["--output", str(tmp_path), "--config-file", str(TOY_CONFIG), "--opts", "DATASETS.TEST", f"('{name}',)"])
+
+
+def test_a_config_without_weights_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="MODEL.WEIGHTS is empty"):
+        tm.main(["--output", str(tmp_path), "--config-file", str(TOY_CONFIG), "--opts", "MODEL.WEIGHTS", ""])
