@@ -88,22 +88,25 @@ class MergeGrid:
         ]
 
 
-def default_grid(current: MergeSettings) -> MergeGrid:
-    """The config's value of each key and its neighbours (see the module's docstring)."""
-    per_category = current.per_category_fields()
-    if per_category:
-        options = ", ".join(f"{GRID_OPTIONS[name]} ({COMBINE_KEYS[name]})" for name in per_category)
+def default_grid(current: MergeSettings, given: Optional[Dict[str, Sequence]] = None) -> MergeGrid:
+    """The grid of the values ``given`` (by MergeSettings field name), and for each key not given, the
+    config's value and its neighbours (see the module's docstring)."""
+    given = {name: values for name, values in (given or {}).items() if values is not None}
+    missing = [name for name in current.per_category_fields() if name not in given]
+    if missing:
+        options = ", ".join(f"{GRID_OPTIONS[name]} ({COMBINE_KEYS[name]})" for name in missing)
         raise ValueError(f"the config gives per-category thresholds; no default grid for them: give {options}")
 
     def around(value: float) -> List[float]:
         return sorted({round(min(1.0, max(0.0, value + step)), 6) for step in (-0.2, 0.0, 0.2)})
 
     area = current.stuff_area_limit
-    return MergeGrid(
-        around(current.overlap_thresh),
-        sorted({int(round(area / 2)), int(area), int(round(area * 2))}),
-        around(current.instances_confidence_thresh),
-    )
+    defaults = {
+        "overlap_thresh": lambda: around(current.overlap_thresh),
+        "stuff_area_limit": lambda: sorted({int(round(area / 2)), int(area), int(round(area * 2))}),
+        "instances_confidence_thresh": lambda: around(current.instances_confidence_thresh),
+    }
+    return MergeGrid(**{name: given[name] if name in given else default() for name, default in defaults.items()})
 
 
 def encode_masks(masks: np.ndarray) -> dict:
@@ -349,11 +352,7 @@ def main(argv=None) -> dict:
     cfg = load_config(args.config_file, args.opts)
     given = {"overlap_thresh": args.grid_overlap, "stuff_area_limit": args.grid_stuff_area,
              "instances_confidence_thresh": args.grid_confidence}
-    grid = None
-    if any(values is not None for values in given.values()):
-        defaults = default_grid(merge_settings(cfg)) if any(v is None for v in given.values()) else None
-        grid = MergeGrid(**{name: values if values is not None else getattr(defaults, name)
-                            for name, values in given.items()})
+    grid = default_grid(merge_settings(cfg), given)
     os.makedirs(args.output, exist_ok=True)
     return tune_merge(cfg, args.output, grid)
 

@@ -85,8 +85,11 @@ def test_default_grid_surrounds_the_config_setting():
         [0.3, 0.5, 0.7], [2048, 4096, 8192], [0.3, 0.5, 0.7])
     assert tm.default_grid(MergeSettings(0.9, 64, 0.1)).instances_confidence_thresh == [0.0, 0.1, 0.3]
     assert len(tm.default_grid(MergeSettings()).settings()) == 27
+    per_class = MergeSettings(instances_confidence_thresh=(0.5, 0.6))
     with pytest.raises(ValueError, match="--grid-confidence"):
-        tm.default_grid(MergeSettings(instances_confidence_thresh=(0.5, 0.6)))
+        tm.default_grid(per_class)
+    given = tm.default_grid(per_class, {"instances_confidence_thresh": [0.4], "overlap_thresh": None})
+    assert (given.overlap_thresh, given.instances_confidence_thresh) == ([0.3, 0.5, 0.7], [0.4])
 
 
 @pytest.mark.parametrize("grid, message", [
@@ -116,3 +119,16 @@ def test_a_dataset_without_annotations_is_named(tmp_path):
 def test_a_config_without_weights_is_refused(tmp_path):
     with pytest.raises(ValueError, match="MODEL.WEIGHTS is empty"):
         tm.main(["--output", str(tmp_path), "--config-file", str(TOY_CONFIG), "--opts", "MODEL.WEIGHTS", ""])
+
+
+def test_command_line_prints_the_table_and_the_best(trained_toy, tmp_path, capsys):
+    config_file = tmp_path / "trained_toy.yaml"
+    config_file.write_text(trained_toy[0].dump())
+    summary = tm.main(["--output", str(tmp_path / "out"), "--grid-overlap", "0.5", "--grid-confidence", "0.1", "0.3",
+                       "--config-file", str(config_file)])
+    out = capsys.readouterr().out
+    # the stuff area's default grid: the config's 64 halved and doubled
+    assert summary["grid"]["MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT"] == [32, 64, 128]
+    rows = [line for line in out.splitlines() if line.lstrip().startswith("0.5 ")]
+    assert len(rows) == 6 and sum(row.endswith("<- best") for row in rows) == 1, out
+    assert f"--opts {(tmp_path / 'out' / 'best_merge_opts.txt').read_text().strip()}" in out
