@@ -59,8 +59,6 @@ GRID_OPTIONS = {
 METRICS = ("PQ", "PQ_th", "PQ_st")
 RAW_OUTPUTS = "raw_outputs"
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class MergeGrid:
