@@ -13,6 +13,7 @@ from panfpn_d2.engine import Trainer
 from panfpn_d2.evaluation.panoptic_evaluation import PanFPNPanopticEvaluator
 from panfpn_d2.tools import tune_merge as tm
 from panfpn_lite.merge_settings import MergeSettings
+from tests.support.configs import tiny_cfg
 from tests.support.paths import TOY_CONFIG
 
 # A non-default value of each key (the trained toy's config: 0.5 / 64 / 0.1) on either side.
@@ -132,3 +133,9 @@ def test_command_line_prints_the_table_and_the_best(trained_toy, tmp_path, capsy
     rows = [line for line in out.splitlines() if line.lstrip().startswith("0.5 ")]
     assert len(rows) == 6 and sum(row.endswith("<- best") for row in rows) == 1, out
     assert f"--opts {(tmp_path / 'out' / 'best_merge_opts.txt').read_text().strip()}" in out
+
+
+def test_a_model_without_both_branches_is_refused():
+    mask_rcnn_alone = tiny_cfg("Base-PanFPN.yaml", "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT", 0.0)
+    with pytest.raises(ValueError, match="joint model's two branches"):
+        tm.tuning_model(mask_rcnn_alone, 0.3)
