@@ -52,11 +52,15 @@ def argument_parser():
     return parser
 
 
+def config_path(config_file: str) -> str:
+    """``config_file`` if it is a file, else the shipped config of that name."""
+    return config_file if os.path.isfile(config_file) else get_config_file(config_file)
+
+
 def cli(argv=None):
     """Parse the command line, find the config, and run :func:`main` in every process of the run."""
     args = argument_parser().parse_args(argv)
-    if not os.path.isfile(args.config_file):
-        args.config_file = get_config_file(args.config_file)
+    args.config_file = config_path(args.config_file)
     return launch(
         main,
         args.num_gpus,
