@@ -32,8 +32,8 @@ def evaluate(cfg, evaluators, output_dir):
 
 
 @pytest.fixture(scope="module")
-def both_results(trained_toy, tmp_path_factory):
-    cfg = trained_toy[0]
+def both_results(scoring_toy, tmp_path_factory):
+    cfg = scoring_toy[0]
     root = tmp_path_factory.mktemp("evaluators")
     return evaluate(cfg, "panfpn", root / "panfpn"), evaluate(cfg, "detectron2", root / "detectron2"), root
 
@@ -72,9 +72,9 @@ def test_box_and_mask_ap_agree(both_results):
     assert not math.isnan(ours["segm"]["AP"])
 
 
-def test_ground_truth_files_are_made_from_the_panoptic_ones(trained_toy, both_results):
+def test_ground_truth_files_are_made_from_the_panoptic_ones(scoring_toy, both_results):
     _, _, root = both_results
-    dataset = trained_toy[0].DATASETS.TEST[0]
+    dataset = scoring_toy[0].DATASETS.TEST[0]
     view = detectron2_view_name(dataset)
     record = DatasetCatalog.get(view)[0]
     semantic = np.asarray(Image.open(record["sem_seg_file_name"]))
