@@ -153,18 +153,18 @@ def build_panoptic_fpn_evaluators(
             [PanFPNPanopticEvaluator(dataset_name, output_dir=output_folder, write_panoptic_png=True, scope=scope)]
         )
     is_cityscapes = evaluator_type == "cityscapes_panoptic_seg"
-    evaluators = []
+    project_evaluators = []
     if has_semantic:
-        evaluators.append(PanFPNSemSegEvaluator(dataset_name, thing_mode))
+        project_evaluators.append(PanFPNSemSegEvaluator(dataset_name, thing_mode))
         # cityscapesscripts scores one label per Cityscapes class: only the "all" layout has them.
         if is_cityscapes and thing_mode == "all":
-            evaluators.append(PanFPNCityscapesSemSegEvaluator(dataset_name, temp_root=temp_root))
+            project_evaluators.append(PanFPNCityscapesSemSegEvaluator(dataset_name, temp_root=temp_root))
     if has_instances:
-        evaluators.append(PanFPNInstanceEvaluator(dataset_name))
+        project_evaluators.append(PanFPNInstanceEvaluator(dataset_name))
         if is_cityscapes:
-            evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name, temp_root=temp_root))
+            project_evaluators.append(PanFPNCityscapesInstanceEvaluator(dataset_name, temp_root=temp_root))
     if panoptic:
-        evaluators.append(
+        project_evaluators.append(
             PanFPNPanopticEvaluator(
                 dataset_name,
                 output_dir=output_folder,
@@ -174,5 +174,5 @@ def build_panoptic_fpn_evaluators(
                 pq_report=pq_report,
             )
         )
-    return MergingDatasetEvaluators(evaluators)
+    return MergingDatasetEvaluators(project_evaluators)
 

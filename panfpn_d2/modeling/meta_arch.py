@@ -47,6 +47,12 @@ class RawInference(NamedTuple):
     sem_seg_logits: Optional[torch.Tensor]  # (N, C, H, W) at the padded input size
 
 
+def requested_output_sizes(batched_inputs: List[Dict[str, torch.Tensor]], image_sizes) -> List[tuple]:
+    """Per image, the (height, width) its outputs are made at: the input's "height" / "width" when
+    given (detectron2's convention), else its size as the model saw it."""
+    return [(x.get("height", size[0]), x.get("width", size[1])) for x, size in zip(batched_inputs, image_sizes)]
+
+
 @META_ARCH_REGISTRY.register()
 class PanFPN(GeneralizedRCNN):
     """
@@ -256,9 +262,7 @@ class PanFPN(GeneralizedRCNN):
             return raw.instances, raw.sem_seg_logits
 
         raw = self.inference_raw(batched_inputs, self.outputs)
-        output_sizes = [
-            (x.get("height", size[0]), x.get("width", size[1])) for x, size in zip(batched_inputs, raw.images.image_sizes)
-        ]
+        output_sizes = requested_output_sizes(batched_inputs, raw.images.image_sizes)
         instances = instance_ids = None
         if raw.instances is not None and "instances" in self.outputs:
             instances = [detector_postprocess(r, *size) for r, size in zip(raw.instances, output_sizes)]

@@ -42,7 +42,7 @@ from panfpn_lite.merge_settings import MergeSettings
 from ..config import load_config, merge_settings
 from ..engine import Trainer
 from ..evaluation.panoptic_evaluation import PanFPNPanopticEvaluator
-from ..modeling.meta_arch import PanFPN
+from ..modeling.meta_arch import PanFPN, requested_output_sizes
 from ..modeling.panoptic_merge import combine_semantic_and_instance_outputs
 from .cli import add_config_arguments
 
@@ -138,9 +138,7 @@ def merge_inputs(model: PanFPN, batched_inputs: List[dict]) -> Iterator[tuple]:
     """Per image, (detections with pasted masks, semantic label map) at the output size: what the
     merge consumes, for every detection at or above the model's confidence threshold."""
     raw = model.inference_raw(batched_inputs, model.outputs)
-    output_sizes = [
-        (x.get("height", size[0]), x.get("width", size[1])) for x, size in zip(batched_inputs, raw.images.image_sizes)
-    ]
+    output_sizes = requested_output_sizes(batched_inputs, raw.images.image_sizes)
     instances, _ = model.pasteable_instances(raw.instance_features, raw.instances, output_sizes)
     for i, (image_size, (height, width)) in enumerate(zip(raw.images.image_sizes, output_sizes)):
         labels = sem_seg_postprocess(raw.sem_seg_logits[i], image_size, height, width).argmax(dim=0)
