@@ -5,7 +5,8 @@ A segment-id map is an integer (H, W) array; 0 is void. A COCO panoptic PNG stor
 id as R + 256·G + 256²·B. Segment records ("segments_info") name a category by its dataset id in
 files, and by a contiguous id (thing 0..T-1, stuff 1..S) inside detectron2.
 """
-from typing import Callable, Dict, Iterable, List, Optional
+import colorsys
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -147,3 +148,56 @@ def dataset_categories(metadata) -> List[dict]:
         else {"id": d, "name": metadata.stuff_classes[stuff[d]], "isthing": 0, "color": list(metadata.stuff_colors[stuff[d]])}
         for d in order
     ]
+
+
+# Colour of the shared 'things' entry (index 0) of stuff_colors.
+THINGS_STUFF_COLOR = [128, 128, 128]
+# Metadata keys derived from the JSON's "categories".
+CATEGORY_METADATA_KEYS = (
+    "thing_classes",
+    "thing_colors",
+    "thing_dataset_id_to_contiguous_id",
+    "stuff_classes",
+    "stuff_colors",
+    "stuff_dataset_id_to_contiguous_id",
+    "category_dataset_ids",
+)
+
+
+def distinct_color(index: int) -> List[int]:
+    """A deterministic RGB colour; consecutive indices get well-separated hues (golden-ratio steps)."""
+    hue = (index * 0.618033988749895) % 1.0
+    value = 0.95 if index % 2 == 0 else 0.7
+    return [int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.75, value)]
+
+
+def category_metadata(categories: Sequence[dict], source: str = "") -> Dict:
+    """The category metadata keys (CATEGORY_METADATA_KEYS) of a COCO-panoptic "categories" list."""
+    where = f"{source}: " if source else ""
+    seen_ids = set()
+    for category in categories:
+        for key in ("id", "name", "isthing"):
+            if key not in category:
+                raise ValueError(f"{where}category {category} has no '{key}'")
+        if category["id"] in seen_ids:
+            raise ValueError(f"{where}category id {category['id']} appears more than once")
+        seen_ids.add(category["id"])
+    if not categories:
+        raise ValueError(f"{where}the JSON lists no categories")
+
+    def color(category, index):
+        return list(category["color"]) if "color" in category else distinct_color(index)
+
+    indexed = list(enumerate(categories))
+    things = [(i, c) for i, c in indexed if c["isthing"]]
+    stuff = [(i, c) for i, c in indexed if not c["isthing"]]
+    return {
+        "thing_classes": [c["name"] for _, c in things],
+        "thing_colors": [color(c, i) for i, c in things],
+        "thing_dataset_id_to_contiguous_id": {c["id"]: k for k, (_, c) in enumerate(things)},
+        "stuff_classes": ["things"] + [c["name"] for _, c in stuff],
+        "stuff_colors": [THINGS_STUFF_COLOR] + [color(c, i) for i, c in stuff],
+        # Stuff contiguous ids start at 1: 0 is the shared 'things' class of the semantic branch.
+        "stuff_dataset_id_to_contiguous_id": {c["id"]: k + 1 for k, (_, c) in enumerate(stuff)},
+        "category_dataset_ids": [c["id"] for c in categories],
+    }

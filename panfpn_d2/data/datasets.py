@@ -4,7 +4,6 @@ Metadata follows detectron2's "separated" panoptic convention (see docs/design.m
 here touches the disk at registration: the JSON is read when the dataset is loaded, or when its
 category metadata is first used if the categories were not given up front.
 """
-import colorsys
 import json
 import os
 from typing import Callable, Dict, List, Optional, Sequence
@@ -13,62 +12,12 @@ from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
+from panfpn_lite.panoptic_format import CATEGORY_METADATA_KEYS, category_metadata
 
 IGNORE_LABEL = 255
 LABEL_DIVISOR = 1000
-# Colour of the shared 'things' entry (index 0) of stuff_colors.
-THINGS_STUFF_COLOR = [128, 128, 128]
 # Folder names of the train / val splits in ADE20K's and Mapillary Vistas' downloads.
 SPLIT_FOLDERS = {"train": "training", "val": "validation"}
-# Metadata keys derived from the JSON's "categories".
-CATEGORY_METADATA_KEYS = (
-    "thing_classes",
-    "thing_colors",
-    "thing_dataset_id_to_contiguous_id",
-    "stuff_classes",
-    "stuff_colors",
-    "stuff_dataset_id_to_contiguous_id",
-    "category_dataset_ids",
-)
-
-
-def distinct_color(index: int) -> List[int]:
-    """A deterministic RGB colour; consecutive indices get well-separated hues (golden-ratio steps)."""
-    hue = (index * 0.618033988749895) % 1.0
-    value = 0.95 if index % 2 == 0 else 0.7
-    return [int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.75, value)]
-
-
-def category_metadata(categories: Sequence[dict], source: str = "") -> Dict:
-    """The category metadata keys (CATEGORY_METADATA_KEYS) of a COCO-panoptic "categories" list."""
-    where = f"{source}: " if source else ""
-    seen_ids = set()
-    for category in categories:
-        for key in ("id", "name", "isthing"):
-            if key not in category:
-                raise ValueError(f"{where}category {category} has no '{key}'")
-        if category["id"] in seen_ids:
-            raise ValueError(f"{where}category id {category['id']} appears more than once")
-        seen_ids.add(category["id"])
-    if not categories:
-        raise ValueError(f"{where}the JSON lists no categories")
-
-    def color(category, index):
-        return list(category["color"]) if "color" in category else distinct_color(index)
-
-    indexed = list(enumerate(categories))
-    things = [(i, c) for i, c in indexed if c["isthing"]]
-    stuff = [(i, c) for i, c in indexed if not c["isthing"]]
-    return {
-        "thing_classes": [c["name"] for _, c in things],
-        "thing_colors": [color(c, i) for i, c in things],
-        "thing_dataset_id_to_contiguous_id": {c["id"]: k for k, (_, c) in enumerate(things)},
-        "stuff_classes": ["things"] + [c["name"] for _, c in stuff],
-        "stuff_colors": [THINGS_STUFF_COLOR] + [color(c, i) for i, c in stuff],
-        # Stuff contiguous ids start at 1: 0 is the shared 'things' class of the semantic branch.
-        "stuff_dataset_id_to_contiguous_id": {c["id"]: k + 1 for k, (_, c) in enumerate(stuff)},
-        "category_dataset_ids": [c["id"] for c in categories],
-    }
 
 
 def _read_json(json_file: str, required=("images", "annotations", "categories")) -> dict:

@@ -5,6 +5,7 @@ import re
 from types import SimpleNamespace
 from typing import Dict, List, Sequence
 
+from ..panoptic_format import category_metadata
 from ..semantic_layout import THING_MODES, SemanticLabelLayout
 
 TRUE_WORDS = {"1", "true", "yes", "thing"}
@@ -99,24 +100,9 @@ def read_category_table(path: str) -> List[dict]:
     return categories
 
 
-def _layout_metadata(categories: Sequence[dict]) -> SimpleNamespace:
-    """What SemanticLabelLayout.from_metadata reads, in detectron2's separated convention (things
-    0..T-1; stuff 1..S after the shared 'things' entry 0), as panfpn_d2.data registers it."""
-    things = [c for c in categories if c["isthing"]]
-    stuff = [c for c in categories if not c["isthing"]]
-    return SimpleNamespace(
-        name="",
-        thing_classes=[c["name"] for c in things],
-        stuff_classes=["things"] + [c["name"] for c in stuff],
-        thing_dataset_id_to_contiguous_id={c["id"]: k for k, c in enumerate(things)},
-        stuff_dataset_id_to_contiguous_id={c["id"]: k + 1 for k, c in enumerate(stuff)},
-        category_dataset_ids=[c["id"] for c in categories],
-    )
-
-
 def config_keys(categories: Sequence[dict]) -> Dict[str, Dict[str, int]]:
     """Per thing mode (MODEL.PANFPN.SEM_SEG_THING_MODE), the class counts a model of these categories needs."""
-    metadata = _layout_metadata(categories)
+    metadata = SimpleNamespace(name="", **category_metadata(categories))
     return {
         mode: {
             "MODEL.ROI_HEADS.NUM_CLASSES": len(metadata.thing_classes),
