@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from PIL import Image
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
 from detectron2.data import transforms as T
-from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,15 +41,17 @@ from bench_export import config_overrides, load_images, random_weights_cfg  # no
 from common import machine_header  # noqa: E402
 from bench_vs_detectron2 import DETECTRON2_OPTS, benchmark_parser  # noqa: E402
 
-from tests.support.panoptic_agreement import category_agreement  # noqa: E402
-from panfpn_d2.tools.analysis import component_counts  # noqa: E402
-from panfpn_d2.tools.export import export_model  # noqa: E402
-from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
-from panfpn_lite.runtime.model import BACKEND_CLASSES  # noqa: E402
-from panfpn_lite.runtime.precision import (  # noqa: E402
-    BF16_FEATURES, INT8_FEATURES, PrecisionError, check_precision, choose_eager_precision, cpu_flags,
+from tests.support.inference_paths import (  # noqa: E402
+    EAGER_FP32, compare_paths, eager_paths, eager_predictor, runtime_paths,
 )
-from panfpn_lite.runtime.predict import PanopticPredictor  # noqa: E402
+from tests.support.panoptic_agreement import category_agreement  # noqa: E402
+from tests.support.paths import TOY_CONFIG  # noqa: E402
+from tests.support.trained_toy import train_quickstart_toy  # noqa: E402
+from panfpn_d2.config import load_config  # noqa: E402
+from panfpn_d2.deploy.quantize import DEFAULT_CALIBRATION_COUNT  # noqa: E402
+from panfpn_d2.tools.analysis import component_counts  # noqa: E402
+from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
+from panfpn_lite.runtime.precision import BF16_FEATURES, INT8_FEATURES, cpu_flags  # noqa: E402
 
 REFERENCE = "detectron2 eager fp32"
 # The flags that decide the paths and the peak.
@@ -84,47 +86,16 @@ def cpu_mhz() -> float:
     return float("nan")
 
 
-def eager_predictor(cfg):
-    predictor = DefaultPredictor(cfg)
-
-    def predict(image):
-        with torch.no_grad():
-            id_map, segments = predictor(image)["panoptic_seg"]
-        return id_map.numpy(), segments
-
-    return predict
-
-
 def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: int, flags, images):
-    """({path name: (image -> (id map, segments), precision)}, [(path name, why it is left out)])."""
+    """(the model, {path name: (image -> (id map, segments), precision)}, [(path name, why it is left out)])."""
     torch.manual_seed(seed)
     model = make_random_model_detect(build_model(cfg_panfpn), class_weight_std=1e-4)
     DetectionCheckpointer(model, save_dir=str(work_dir)).save("random_weights")
     calibration_folder = write_calibration_images(images, work_dir / "calibration")
-    export_model(cfg_panfpn, "onnx", str(work_dir / "onnx"))
-    export_model(cfg_panfpn, "onnx", str(work_dir / "onnx_int8"), "int8", str(calibration_folder), len(images))
-    paths = {REFERENCE: (eager_predictor(cfg_detectron2), "fp32"), "PanFPN eager fp32": (eager_predictor(cfg_panfpn), "fp32")}
-    left_out = []
-    try:
-        choose_eager_precision("bf16", "cpu", flags)
-        cfg_bf16 = cfg_panfpn.clone()
-        cfg_bf16.merge_from_list(["MODEL.PANFPN.INFERENCE_PRECISION", "bf16"])
-        paths["PanFPN eager bf16"] = (eager_predictor(cfg_bf16), "bf16")
-    except PrecisionError as e:
-        left_out.append(("PanFPN eager bf16", str(e)))
-    for backend, backend_class in BACKEND_CLASSES.items():
-        for precision in ("fp32", "bf16", "int8"):
-            name = f"{backend} {precision}"
-            quantized = precision == "int8"
-            try:
-                check_precision(backend, precision, flags, quantized_model=quantized)
-            except PrecisionError as e:
-                left_out.append((name, str(e)))
-                continue
-            model_dir = work_dir / ("onnx_int8" if quantized else "onnx")
-            runtime = PanopticPredictor(backend_class(str(model_dir), threads, precision))
-            paths[name] = (runtime.predict, precision)
-    return model, paths, left_out
+    paths = {REFERENCE: (eager_predictor(cfg_detectron2), "fp32")}
+    eager, eager_left_out = eager_paths(cfg_panfpn, flags)
+    runtime, runtime_left_out = runtime_paths(cfg_panfpn, work_dir, calibration_folder, len(images), threads, flags)
+    return model, {**paths, **eager, **runtime}, eager_left_out + runtime_left_out
 
 
 def write_calibration_images(images, folder: Path) -> Path:
@@ -162,8 +133,40 @@ def model_multiply_adds(model, cfg, images) -> float:
     return total / len(images)
 
 
+def trained_toy(args, work_dir: Path):
+    """(the toy cfg with ``--toy-weights`` and the quick start's val split, its training images'
+    folder), or the quick start's toy trained here (with --quick: 10 iterations on 8 images)."""
+    if not args.toy_weights:
+        if args.quick:
+            return train_quickstart_toy(
+                work_dir / "toy", "SOLVER.MAX_ITER", 10, "SOLVER.STEPS", "(9,)", "SOLVER.WARMUP_ITERS", 5,
+                "SOLVER.IMS_PER_BATCH", 2, num_train=8, num_val=4,
+            )
+        return train_quickstart_toy(work_dir / "toy")
+    if not Path(args.toy_weights).is_file():
+        raise SystemExit(f"--toy-weights {args.toy_weights}: no such file")
+    cfg = load_config(str(TOY_CONFIG), ["MODEL.WEIGHTS", args.toy_weights])
+    return cfg, Path(DatasetCatalog.get(cfg.DATASETS.TRAIN[0])[0]["file_name"]).parent
+
+
+def toy_table(args, flags, work_dir: Path):
+    """(the toy cfg, its number of val images, {path: (agreement with PanFPN eager fp32 over the val
+    images, PQ)}, left out): every path on the trained toy, exported and calibrated on its training images."""
+    cfg, train_images = trained_toy(args, work_dir)
+    paths, left_out = eager_paths(cfg, flags)
+    runtime, runtime_left_out = runtime_paths(
+        cfg, work_dir / "toy_export", train_images, DEFAULT_CALIBRATION_COUNT, args.threads, flags
+    )
+    val = cfg.DATASETS.TEST[0]
+    results = compare_paths({**paths, **runtime}, val, cfg.INPUT.FORMAT, work_dir / "toy_predictions")
+    return cfg, len(DatasetCatalog.get(val)), results, left_out + runtime_left_out
+
+
 def get_parser():
-    return benchmark_parser(__doc__, short_side=800, max_size=1333, repeats=2, threads_help="torch and runtime threads")
+    parser = benchmark_parser(__doc__, short_side=800, max_size=1333, repeats=2, threads_help="torch and runtime threads")
+    parser.add_argument("--toy-weights", help="the trained toy's checkpoint (the quick start's output/toy/model_final.pth); "
+                        "default: train it here, the quick start's 600 iterations")
+    return parser
 
 
 def main(argv=None):
@@ -180,6 +183,7 @@ def main(argv=None):
         )
         medians, predictions = time_paths(paths, images, args.repeats)
         multiply_adds = model_multiply_adds(model, cfg, images)
+        toy_cfg, toy_images, toy_rows, toy_left_out = toy_table(args, flags, Path(work_dir))
 
     mhz = cpu_mhz()
     print(machine_header())
@@ -204,6 +208,15 @@ def main(argv=None):
               f"{100 * achieved / peak:>7.1f}  {args.threads} x {mhz / 1e3:.2f} GHz x {per_cycle} ({isa}) = {peak:.0f} GFLOP/s")
     for name, why in left_out:
         print(f"left out: {name}: {why}")
+    toy_val = toy_cfg.DATASETS.TEST[0]
+    print(f"\ntrained toy: {toy_cfg.MODEL.WEIGHTS}; {toy_images} images of {toy_val} at "
+          f"{toy_cfg.INPUT.MIN_SIZE_TEST} px; agreement with {EAGER_FP32}; PQ against {toy_val}'s ground truth")
+    reference_pq = toy_rows[EAGER_FP32][1]
+    print(f"{'path':<24} {'agreement':>10} {'PQ':>7} {'PQ - fp32':>10}")
+    for name, (agreement, pq) in toy_rows.items():
+        print(f"{name:<24} {agreement:>10.5f} {pq:>7.2f} {pq - reference_pq:>+10.2f}")
+    for name, why in toy_left_out:
+        print(f"left out (toy): {name}: {why}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def add_panfpn_config(cfg):
     cfg.MODEL.PANFPN.OUTPUTS = OUTPUTS
     # The numeric precision of the network at inference (--eval-only, the demo, TTA), one of
     # EAGER_PRECISIONS: "bf16" autocast on CPUs with bf16 units, "fp16" autocast on CUDA, "auto"
-    # (fp32, see docs/deployment.md); the merge and post-processing run in fp32 always.
+    # (bf16 where the CPU has bf16 units, else fp32; docs/deployment.md); the merge and
+    # post-processing run in fp32 always.
     cfg.MODEL.PANFPN.INFERENCE_PRECISION = "fp32"
     # Train-time colour augmentation: SSD's photometric distortion (data/color_augmentation.py), the
     # paper's recipe for its largest semantic segmentation backbones only.

@@ -27,6 +27,8 @@ from panfpn_lite.runtime.preprocess import ImageReadError, read_image, resize_fo
 # names its weights "model.<module path>.weight" (PanFPNExportGraph.model), while its node names
 # drop parts of the module path.
 FP32_MODULES = (
+    "proposal_generator.rpn_head.objectness_logits.",
+    "proposal_generator.rpn_head.anchor_deltas.",
     "roi_heads.box_predictor.",
     "roi_heads.mask_head.predictor.",
     "sem_seg_head.predictor.",
@@ -76,6 +78,27 @@ def fp32_nodes(model_path: str) -> List[str]:
     return [node.name for node in graph.node if any(is_fp32_parameter(name) for name in node.input)]
 
 
+def initializers_unshared(model):
+    """``model`` (an ``onnx.ModelProto``, changed in place) with each ``Identity`` of an initializer
+    replaced by a copy of that initializer under the Identity's output name. The exporter stores
+    equal parameters once (e.g. the zero biases of several convolutions) and reaches the others
+    through an Identity; the quantizer needs each convolution's bias as an initializer of its own
+    to fuse it into the int8 convolution (otherwise it warns "Expected bias ... to be an
+    initializer" and the convolution runs as fp32 between Quantize/DequantizeLinear pairs)."""
+    import onnx
+
+    graph = model.graph
+    initializers = {initializer.name: initializer for initializer in graph.initializer}
+    identities = [node for node in graph.node if node.op_type == "Identity" and node.input[0] in initializers]
+    for node in identities:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(initializers[node.input[0]])
+        copy.name = node.output[0]
+        graph.initializer.append(copy)
+        graph.node.remove(node)
+    return model
+
+
 def quantize_int8(fp32_path: str, int8_path: str, image_paths: Sequence[str], metadata: dict) -> List[str]:
     """Write the int8 (QDQ) quantization of the model at ``fp32_path`` to ``int8_path``,
     calibrated on ``image_paths``; return the names of the nodes kept in fp32."""
@@ -92,9 +115,11 @@ def quantize_int8(fp32_path: str, int8_path: str, image_paths: Sequence[str], me
             image = next(self.inputs, None)
             return None if image is None else {INPUT_NAME: image}
 
+    import onnx
+
     excluded = fp32_nodes(fp32_path)
     quantization.quantize_static(
-        fp32_path,
+        initializers_unshared(onnx.load(fp32_path)),
         int8_path,
         Reader(),
         quant_format=quantization.QuantFormat.QDQ,

@@ -9,6 +9,7 @@ ROW = re.compile(
     r"+(?P<peak>[\d.]+)  \d+ x [\d.]+ GHz x \d+ \(.+\) = \d+ GFLOP/s$",
     re.M,
 )
+TOY_ROW = re.compile(r"^(?P<path>\S.*?) +(?P<agreement>[\d.]+) +(?P<pq>[\d.]+) +(?P<change>[+-][\d.]+)$", re.M)
 
 
 def test_quick_mode_prints_every_path_with_ratio_agreement_and_share_of_peak():
@@ -27,3 +28,9 @@ def test_quick_mode_prints_every_path_with_ratio_agreement_and_share_of_peak():
     reduced = [f"{backend} {precision}" for precision in ("bf16", "int8") for backend in ("onnxruntime", "openvino")]
     for name in reduced + ["PanFPN eager bf16"]:
         assert name in rows or f"left out: {name}: " in out, (name, out)
+    # the trained toy's table: every path's agreement with eager fp32 and its PQ on the val split
+    assert re.search(r"^trained toy: .+model_final\.pth; 4 images of \S+_val at 128 px", out, re.M), out
+    toy_rows = {m["path"]: m for m in TOY_ROW.finditer(out)}
+    assert set(toy_rows) == {"PanFPN eager fp32", *(name for name in rows if name != "detectron2 eager fp32")}, out
+    assert float(toy_rows["PanFPN eager fp32"]["agreement"]) == 1.0 and float(toy_rows["PanFPN eager fp32"]["change"]) == 0
+    assert float(toy_rows["onnxruntime fp32"]["agreement"]) >= 0.99, out
