@@ -56,6 +56,8 @@ setup(
         # panfpn-predict alone: `pip install --no-deps .` then these and numpy, Pillow (docs/deployment.md).
         # 1.19 is the first built for numpy 2; 1.32 checked with numpy 1.23.5 and 2.4.6.
         "runtime": ["onnxruntime>=1.19"],
+        # panfpn-predict on video files (panfpn_lite.runtime.inputs.VideoFrames)
+        "video": ["opencv-python-headless"],
         # panfpn-predict --backend openvino. 2026.4 requires numpy>=1.16.6,<2.6 (both routes' numpy);
         # checked with numpy 1.23.5 and 2.4.6.
         "openvino": ["openvino>=2026.4,<2027"],

@@ -1,13 +1,14 @@
 """Panoptic predictions of an exported PanFPN with ONNX Runtime or OpenVINO, without torch or detectron2.
 
-    panfpn-predict --model DIR --input IMG|FOLDER|GLOB [...] --output OUT
+    panfpn-predict --model DIR --input IMG|VIDEO|FOLDER|GLOB [...] --output OUT
         [--backend onnxruntime|openvino] [--precision fp32|bf16|int8|auto] [--threads N]
         [--decode-threads N] [--overwrite]
 
 DIR is a folder written by ``python -m panfpn_d2.tools.export --format onnx``. Writes the COCO
 panoptic layout of the demo's ``--write-panoptic``: ``OUT/panoptic_predictions/<image name>.png``,
 each as soon as it is predicted, and ``OUT/panoptic_predictions.json`` at the end, with the
-dataset's category ids. Decoding (a thread pool), the network and the merge and PNG writing (a
+dataset's category ids. A video file (OpenCV, the ``video`` extra) is predicted frame by frame:
+``<video name>_<frame>.png``, JSON file name ``<video file>#<frame>`` (frames from 0, 6 digits). Decoding (a thread pool), the network and the merge and PNG writing (a
 writer thread) overlap. Images whose PNG and JSON entry a previous run wrote are skipped unless
 ``--overwrite``. An unreadable image is reported and skipped; the run ends with the list of
 failures and exit status 1.
@@ -26,12 +27,12 @@ import numpy as np
 from ..merge_settings import MergeSettings
 from ..panoptic_format import DatasetCategoryIds
 from ..prediction_writer import PanopticPredictionWriter, image_record
-from .inputs import image_paths
+from .inputs import InputImage, image_paths, input_images
 from .merge import merge_panoptic
 from .model import METADATA_FILE, OnnxPanFPN, OpenVinoPanFPN, open_model
 from .postprocess import paste_masks, rescale_boxes, semantic_labels
 from .precision import AUTO, BACKENDS, PRECISIONS
-from .preprocess import read_image, resize_for_model
+from .preprocess import resize_for_model
 
 
 class PanopticPredictor:
@@ -136,12 +137,12 @@ def previous_predictions(writer: PanopticPredictionWriter) -> Dict[str, Tuple[di
 
 def predict_folder(
     predictor: PanopticPredictor,
-    paths: Sequence[str],
+    images: Sequence[InputImage],
     writer: PanopticPredictionWriter,
     decode_threads: int,
     progress: Progress,
 ) -> Tuple[Dict[str, Tuple[dict, dict]], List[str]]:
-    """({path: (image record, annotation)} of the images predicted and written, failure messages).
+    """({image name: (image record, annotation)} of the images predicted and written, failure messages).
 
     Images are decoded by ``decode_threads`` threads ahead of the network (0: one after the other
     in this thread), run through the network here (both runtimes release the GIL while they
@@ -149,11 +150,10 @@ def predict_folder(
     so the output is that of the sequential path.
     """
     input_format = predictor.metadata["input"]["format"]
-    def finish(path: str, output_hw, network_outputs) -> Tuple[dict, dict]:
+    def finish(image: InputImage, output_hw, network_outputs) -> Tuple[dict, dict]:
         id_map, segments = predictor.panoptic(network_outputs, output_hw)
-        image_id = os.path.splitext(os.path.basename(path))[0]
-        annotation = writer.write_prediction(image_id, id_map, segments)
-        return image_record(image_id, os.path.basename(path), id_map), annotation
+        annotation = writer.write_prediction(image.image_id, id_map, segments)
+        return image_record(image.image_id, image.name, id_map), annotation
 
     threaded = decode_threads > 0
     decoder = ThreadPoolExecutor(decode_threads, "panfpn-decode") if threaded else InlineExecutor()
@@ -162,34 +162,34 @@ def predict_folder(
     results: Dict[str, Tuple[dict, dict]] = {}
     failures: List[str] = []
 
-    def collect(path: str, future: Future) -> None:
+    def collect(item: InputImage, future: Future) -> None:
         try:
-            results[path] = future.result()
+            results[item.name] = future.result()
         except Exception as e:  # a bad image is reported, the others are still written
-            failures.append(error_message(path, e))
-        progress.update(failed=path not in results)
+            failures.append(error_message(item.name, e))
+        progress.update(failed=item.name not in results)
 
-    remaining = iter(paths)
+    remaining = iter(images)
     decoding: deque = deque()
     writing: deque = deque()
     try:
         while True:
             while len(decoding) < window:
-                path = next(remaining, None)
-                if path is None:
+                item = next(remaining, None)
+                if item is None:
                     break
-                decoding.append((path, decoder.submit(read_image, path, input_format)))
+                decoding.append((item, decoder.submit(item.read, input_format)))
             if not decoding:
                 break
-            path, decoded = decoding.popleft()
+            item, decoded = decoding.popleft()
             try:
                 image = decoded.result()
                 outputs = predictor.network_outputs(image)
             except Exception as e:
-                failures.append(error_message(path, e))
+                failures.append(error_message(item.name, e))
                 progress.update(failed=True)
                 continue
-            writing.append((path, finisher.submit(finish, path, image.shape[:2], outputs)))
+            writing.append((item, finisher.submit(finish, item, image.shape[:2], outputs)))
             while writing and (len(writing) > window or writing[0][1].done()):
                 collect(*writing.popleft())
         while writing:
@@ -205,7 +205,8 @@ def get_parser() -> argparse.ArgumentParser:
         prog="panfpn-predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, metavar="DIR", help="folder of an ONNX export")
-    parser.add_argument("--input", required=True, nargs="+", metavar="IMG|FOLDER|GLOB", help="images")
+    parser.add_argument("--input", required=True, nargs="+", metavar="IMG|VIDEO|FOLDER|GLOB",
+                        help="image files, video files (each frame), folders of images, glob patterns")
     parser.add_argument("--output", required=True, metavar="OUT", help="folder for the COCO panoptic predictions")
     parser.add_argument("--backend", choices=BACKENDS, default="onnxruntime", help="runtime (default: onnxruntime)")
     parser.add_argument(
@@ -233,16 +234,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         predictor = PanopticPredictor(model)
         writer = PanopticPredictionWriter(args.output, DatasetCategoryIds.from_export(predictor.metadata["dataset"]))
         done = {} if args.overwrite else previous_predictions(writer)
-        todo = [path for path in paths if os.path.basename(path) not in done]
-        if len(todo) < len(paths):
+        names, todo, failures = input_images(paths, done.keys())
+        skipped = sum(name in done for name in names)
+        if skipped:
             print(
-                f"panfpn-predict: skipping {len(paths) - len(todo)} images already in {args.output} (--overwrite to "
+                f"panfpn-predict: skipping {skipped} images already in {args.output} (--overwrite to "
                 "predict them again)",
                 file=sys.stderr,
             )
-        results, failures = predict_folder(predictor, todo, writer, args.decode_threads, Progress(len(todo)))
-        done.update((os.path.basename(path), record) for path, record in results.items())
-        written = [done[os.path.basename(path)] for path in paths if os.path.basename(path) in done]
+        results, network_failures = predict_folder(predictor, todo, writer, args.decode_threads, Progress(len(todo)))
+        failures += network_failures
+        done.update(results)
+        written = [done[name] for name in names if name in done]
         writer.write_json(
             [image for image, _ in written], [annotation for _, annotation in written],
             predictor.metadata["dataset"]["categories"],
@@ -251,7 +254,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.exit(1, f"panfpn-predict: error: {e}\n")
     print(f"wrote {len(results)} predictions to {args.output} ({len(written)} in {writer.json_path})")
     if failures:
-        print(f"panfpn-predict: {len(failures)} of {len(paths)} images failed:", file=sys.stderr)
+        total = len(names) + len(failures) - len(network_failures)  # an unreadable video counts once
+        print(f"panfpn-predict: {len(failures)} of {total} images failed:", file=sys.stderr)
         for message in failures:
             print(f"  {message}", file=sys.stderr)
         return 1

@@ -211,3 +211,33 @@ def test_missing_backend_names_its_extra(trained_toy, toy_onnx, tmp_path, capsys
     assert exit_info.value.code == 1
     assert "pip install 'panfpn_d2[openvino]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_video_is_predicted_frame_by_frame_as_its_frames_would_be_as_images(trained_toy, toy_onnx, tmp_path, capsys):
+    import cv2
+
+    from tests.support.video import write_video
+
+    _, images = trained_toy
+    video = write_video(tmp_path / "clip.avi", [cv2.imread(str(path)) for path in images])
+    frames_folder = tmp_path / "frames"
+    frames_folder.mkdir()
+    capture = cv2.VideoCapture(str(video))
+    for index in range(len(images)):
+        ok, frame = capture.read()
+        assert ok
+        cv2.imwrite(str(frames_folder / f"clip_{index:06d}.png"), frame)  # lossless: the decoded frame
+    assert main(["--model", str(toy_onnx), "--input", str(frames_folder), "--output", str(tmp_path / "as_images")]) == 0
+    assert main(["--model", str(toy_onnx), "--input", str(video), "--output", str(tmp_path / "as_video")]) == 0
+    as_images, as_video = (json.loads((tmp_path / out / PREDICTIONS_JSON).read_text()) for out in ("as_images", "as_video"))
+    assert [image["file_name"] for image in as_video["images"]] == [f"clip.avi#{k:06d}" for k in range(len(images))]
+    assert [image["id"] for image in as_video["images"]] == [image["id"] for image in as_images["images"]]
+    assert as_video["annotations"] == as_images["annotations"]
+    assert predicted_files(tmp_path / "as_video" / PNG_SUBDIR) == predicted_files(tmp_path / "as_images" / PNG_SUBDIR)
+    # a re-run predicts only the frame whose PNG is gone
+    (tmp_path / "as_video" / PNG_SUBDIR / "clip_000002.png").unlink()
+    capsys.readouterr()
+    assert main(["--model", str(toy_onnx), "--input", str(video), "--output", str(tmp_path / "as_video")]) == 0
+    error = capsys.readouterr().err
+    assert f"skipping {len(images) - 1} images already in" in error and "1/1 images" in error
+    assert predicted_files(tmp_path / "as_video" / PNG_SUBDIR) == predicted_files(tmp_path / "as_images" / PNG_SUBDIR)
