@@ -5,9 +5,10 @@ and the share of the CPU's peak each path reaches.
         [--generated-images 2] [--repeats 2] [--threads 2] [--quick] [--opts KEY VALUE ...]
 
 Paths, each end to end from the decoded image to the panoptic map: detectron2's PanopticFPN
-(DefaultPredictor) fp32, PanFPN (DefaultPredictor) fp32 and bf16 (MODEL.PANFPN.INFERENCE_PRECISION),
-and ``panfpn-predict``'s predictor on ONNX Runtime and OpenVINO in fp32, bf16 and int8 (the export
-with ``--quantize int8``, calibrated on the benchmark's own images), each where this CPU,
+(DefaultPredictor) fp32, PanFPN (DefaultPredictor) fp32, fp32 panoptic-only (MODEL.PANFPN.OUTPUTS)
+and bf16 (MODEL.PANFPN.INFERENCE_PRECISION), and ``panfpn-predict``'s predictor on ONNX Runtime and
+OpenVINO in fp32, bf16 and int8 on the panoptic-only export (int8: ``--quantize int8``, calibrated on
+the benchmark's own images), each where this CPU,
 backend and model file run it (``panfpn_lite.runtime.precision``; the others are listed with the
 reason they are left out). One model, random weights made to detect with distinct scores, both eager models with the
 same state_dict. Images: the COCO sample's two photos and generated toy scenes. Timed
@@ -42,7 +43,7 @@ from common import machine_header  # noqa: E402
 from bench_vs_detectron2 import DETECTRON2_OPTS, benchmark_parser  # noqa: E402
 
 from tests.support.inference_paths import (  # noqa: E402
-    EAGER_FP32, compare_paths, eager_paths, eager_predictor, runtime_paths,
+    EAGER_FP32, compare_paths, eager_paths, eager_predictor, panoptic_only, runtime_paths,
 )
 from tests.support.panoptic_agreement import category_agreement  # noqa: E402
 from tests.support.paths import TOY_CONFIG  # noqa: E402
@@ -51,9 +52,11 @@ from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.deploy.quantize import DEFAULT_CALIBRATION_COUNT  # noqa: E402
 from panfpn_d2.tools.analysis import component_counts  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
+from panfpn_lite.runtime.model import BACKEND_CLASSES  # noqa: E402
 from panfpn_lite.runtime.precision import BF16_FEATURES, INT8_FEATURES, cpu_flags  # noqa: E402
 
 REFERENCE = "detectron2 eager fp32"
+PANOPTIC_ONLY = "PanFPN eager fp32 panoptic-only"
 # The flags that decide the paths and the peak.
 REPORTED_FLAGS = ("avx2", "fma", "avx512f", *BF16_FEATURES, *INT8_FEATURES)
 
@@ -94,6 +97,7 @@ def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: 
     calibration_folder = write_calibration_images(images, work_dir / "calibration")
     paths = {REFERENCE: (eager_predictor(cfg_detectron2), "fp32")}
     eager, eager_left_out = eager_paths(cfg_panfpn, flags)
+    eager[PANOPTIC_ONLY] = (eager_predictor(panoptic_only(cfg_panfpn)), "fp32")
     runtime, runtime_left_out = runtime_paths(cfg_panfpn, work_dir, calibration_folder, len(images), threads, flags)
     return model, {**paths, **eager, **runtime}, eager_left_out + runtime_left_out
 
@@ -121,6 +125,12 @@ def time_paths(paths, images, repeats: int):
                     seconds[name][image_name].append(time.perf_counter() - start)
     medians = {name: {image: statistics.median(t) for image, t in by_image.items()} for name, by_image in seconds.items()}
     return medians, predictions
+
+
+def is_panoptic_only(path: str) -> bool:
+    """Whether ``path`` runs the panoptic-only network: the eager panoptic-only row and every
+    runtime row (their export is panoptic-only, ``runtime_paths``)."""
+    return path == PANOPTIC_ONLY or path.split()[0] in BACKEND_CLASSES
 
 
 def model_multiply_adds(model, cfg, images) -> float:
@@ -182,7 +192,10 @@ def main(argv=None):
             cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags, images
         )
         medians, predictions = time_paths(paths, images, args.repeats)
-        multiply_adds = model_multiply_adds(model, cfg, images)
+        panoptic_model = build_model(panoptic_only(cfg))
+        panoptic_model.load_state_dict(model.state_dict())
+        multiply_adds = {False: model_multiply_adds(model, cfg, images),
+                         True: model_multiply_adds(panoptic_model, cfg, images)}
         toy_cfg, toy_images, toy_rows, toy_left_out = toy_table(args, flags, Path(work_dir))
 
     mhz = cpu_mhz()
@@ -191,10 +204,12 @@ def main(argv=None):
     print(f"flags: {' '.join(flag for flag in REPORTED_FLAGS if flag in flags) or '(none of ' + ' '.join(REPORTED_FLAGS) + ')'}")
     print(f"config: {args.config_file} {' '.join(map(str, opts))}; short side {args.short_side}, max {args.max_size}; "
           f"{len(images)} images, median of {args.repeats} repeats")
-    print(f"model: {multiply_adds / 1e9:.2f} G multiply-adds = {2 * multiply_adds / 1e9:.2f} GFLOPs per image (fvcore)")
+    print(f"model: {multiply_adds[False] / 1e9:.2f} G multiply-adds = {2 * multiply_adds[False] / 1e9:.2f} GFLOPs "
+          f"per image (fvcore); panoptic-only (the mask head on the detections the merge can paste): "
+          f"{2 * multiply_adds[True] / 1e9:.2f} GFLOPs, the rate of the panoptic-only and runtime rows")
     pixels = {image: predictions[REFERENCE][image][0].size for image in images}
     reference_s = statistics.mean(medians[REFERENCE].values())
-    print(f"{'path':<24} {'s/image':>9} {'ratio':>7} {'agreement':>10} {'GFLOP/s':>9} {'% peak':>7}  peak assumed")
+    print(f"{'path':<32} {'s/image':>9} {'ratio':>7} {'agreement':>10} {'GFLOP/s':>9} {'% peak':>7}  peak assumed")
     for name, (_, precision) in paths.items():
         seconds = statistics.mean(medians[name].values())
         agreement = np.average(
@@ -202,9 +217,9 @@ def main(argv=None):
             weights=[pixels[image] for image in images],
         )
         per_cycle, isa = peak_flops_per_cycle(precision, flags)
-        achieved = 2 * multiply_adds / seconds / 1e9
+        achieved = 2 * multiply_adds[is_panoptic_only(name)] / seconds / 1e9
         peak = args.threads * mhz * 1e6 * per_cycle / 1e9
-        print(f"{name:<24} {seconds:>9.3f} {reference_s / seconds:>7.2f} {agreement:>10.5f} {achieved:>9.1f} "
+        print(f"{name:<32} {seconds:>9.3f} {reference_s / seconds:>7.2f} {agreement:>10.5f} {achieved:>9.1f} "
               f"{100 * achieved / peak:>7.1f}  {args.threads} x {mhz / 1e3:.2f} GHz x {per_cycle} ({isa}) = {peak:.0f} GFLOP/s")
     for name, why in left_out:
         print(f"left out: {name}: {why}")
@@ -212,9 +227,9 @@ def main(argv=None):
     print(f"\ntrained toy: {toy_cfg.MODEL.WEIGHTS}; {toy_images} images of {toy_val} at "
           f"{toy_cfg.INPUT.MIN_SIZE_TEST} px; agreement with {EAGER_FP32}; PQ against {toy_val}'s ground truth")
     reference_pq = toy_rows[EAGER_FP32][1]
-    print(f"{'path':<24} {'agreement':>10} {'PQ':>7} {'PQ - fp32':>10}")
+    print(f"{'path':<32} {'agreement':>10} {'PQ':>7} {'PQ - fp32':>10}")
     for name, (agreement, pq) in toy_rows.items():
-        print(f"{name:<24} {agreement:>10.5f} {pq:>7.2f} {pq - reference_pq:>+10.2f}")
+        print(f"{name:<32} {agreement:>10.5f} {pq:>7.2f} {pq - reference_pq:>+10.2f}")
     for name, why in toy_left_out:
         print(f"left out (toy): {name}: {why}")
 

@@ -14,16 +14,23 @@ Where the graph is cut, and why:
   express these, variable N included) -- with the (N, M, M) mask probabilities of each
   instance's class, and the semantic logits at the head's common stride of the padded image
   (upsampling them in the graph would return a 16x larger tensor).
+  With ``MODEL.PANFPN.OUTPUTS ("panoptic_seg",)`` (panoptic only) the instances are those the
+  panoptic merge can paste: the mask head runs only for detections at or above the merge's
+  confidence threshold (the merge stops at the first instance below it), as in PanFPN's own
+  panoptic-only inference; the panoptic output is the same.
 * Host: what depends on the original image size or loops over a data-dependent number of
   instances with per-instance shapes: rescaling boxes, pasting each mask into its box, the
   semantic upsampling, crop and resize to the original size, and the panoptic merge.
 """
+import numpy as np
 import torch
 from detectron2.layers.wrappers import shapes_to_tensor
 from detectron2.modeling.roi_heads import StandardROIHeads
 from detectron2.structures import ImageList
 from torch import nn
 from torch.nn import functional as F
+
+from panfpn_lite.merge_settings import MergeSettings
 
 from ..compat import box_detections
 from ..modeling.meta_arch import PanFPN, check_image
@@ -57,6 +64,13 @@ class PanFPNExportGraph(nn.Module):
         if square_size:
             raise ValueError(f"export pads to the size divisibility only; the backbone pads to a square of {square_size}")
         self.model = model.eval()
+        # Panoptic only: keep the detections at or above the merge's confidence threshold, compared
+        # one float32 step below it, so that whichever way a runtime's merge compares a float32
+        # score with the threshold (float32 or float64), none it would paste is dropped.
+        self.pasteable_score = None
+        if "instances" not in model.outputs and "panoptic_seg" in model.outputs:
+            threshold = np.float32(runtime_merge_settings(model.merge_settings).instances_confidence_thresh)
+            self.pasteable_score = float(np.nextafter(threshold, np.float32(-np.inf)))
 
     def preprocess_image(self, image: torch.Tensor) -> ImageList:
         """The model's ``preprocess_image`` for one image (normalize, zero-pad to the backbone's size
@@ -80,6 +94,8 @@ class PanFPNExportGraph(nn.Module):
         proposals, _ = model.proposal_generator(images, instance_features, None)
         roi_heads = model.roi_heads
         detections = box_detections(roi_heads, instance_features, proposals)[0]
+        if self.pasteable_score is not None:
+            detections = detections[detections.scores >= self.pasteable_score]
         # The mask branch of StandardROIHeads without its per-image split, whose sizes would be
         # traced as constants.
         mask_features = roi_heads.mask_pooler(
@@ -92,6 +108,17 @@ class PanFPNExportGraph(nn.Module):
             rows = torch.arange(mask_logits.shape[0], device=mask_logits.device)
             mask_probs = mask_logits[rows, detections.pred_classes].sigmoid()
         return detections.pred_boxes.tensor, detections.scores, detections.pred_classes, mask_probs, semantic_logits
+
+
+def runtime_merge_settings(settings: MergeSettings) -> MergeSettings:
+    """``settings``, checked to be ones the runtime's numpy merge honours (one number each)."""
+    per_category = settings.per_category_fields()
+    if per_category:
+        raise ValueError(
+            f"export: the merge settings {list(per_category)} are per category ({settings}); panfpn-predict's "
+            "merge takes one number for each: set them to numbers to export"
+        )
+    return settings
 
 
 def sample_image(cfg, seed: int = 0) -> torch.Tensor:

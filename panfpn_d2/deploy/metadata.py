@@ -9,10 +9,10 @@ import torch
 from detectron2.data import MetadataCatalog
 
 import panfpn_d2
-from panfpn_lite.merge_settings import MergeSettings
 from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories
 from panfpn_lite.runtime.model import FORMAT_VERSION, INPUT_NAME, METADATA_FILE, MODEL_FILES, OUTPUT_NAMES
 
+from .graph import runtime_merge_settings
 from .onnx import OPSET_VERSION
 
 
@@ -40,7 +40,10 @@ def export_metadata(cfg, model, export_format: str) -> dict:
             "max_size_test": cfg.INPUT.MAX_SIZE_TEST,
             "size_divisibility": model.backbone.size_divisibility,
         },
-        "instances": {"mask_threshold": 0.5, "score_thresh_test": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST},
+        # pasteable_only: the graph's instances are only those the panoptic merge can paste
+        # (MODEL.PANFPN.OUTPUTS panoptic only; deploy/graph.py)
+        "instances": {"mask_threshold": 0.5, "score_thresh_test": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
+                      "pasteable_only": "instances" not in model.outputs and "panoptic_seg" in model.outputs},
         "semantic": {
             "common_stride": model.sem_seg_head.common_stride,
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
@@ -53,17 +56,6 @@ def export_metadata(cfg, model, export_format: str) -> dict:
             **DatasetCategoryIds.of_dataset(dataset).to_export(),
         },
     }
-
-
-def runtime_merge_settings(settings: MergeSettings) -> MergeSettings:
-    """``settings``, checked to be ones the runtime's numpy merge honours (one number each)."""
-    per_category = settings.per_category_fields()
-    if per_category:
-        raise ValueError(
-            f"export: the merge settings {list(per_category)} are per category ({settings}); panfpn-predict's "
-            "merge takes one number for each: set them to numbers to export"
-        )
-    return settings
 
 
 def write_metadata(metadata: dict, output_dir: str) -> str:

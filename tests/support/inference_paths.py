@@ -67,10 +67,21 @@ def runtime_path_names(flags):
     return names, left_out
 
 
+def panoptic_only(cfg):
+    """``cfg`` with ``MODEL.PANFPN.OUTPUTS ("panoptic_seg",)``: the eager model runs, and the export
+    keeps, the mask head only for the detections the merge can paste."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.PANFPN.OUTPUTS = ("panoptic_seg",)
+    cfg.freeze()
+    return cfg
+
+
 def runtime_paths(cfg, work_dir: Path, calibration_folder, calibration_count: int, threads: int, flags):
-    """``panfpn-predict``'s predictor on each backend and precision this CPU runs, on the export of
-    ``cfg`` to ``work_dir`` (fp32, and int8 calibrated on ``calibration_folder``):
-    ({name: (predict, precision)}, [(path left out, why)])."""
+    """``panfpn-predict``'s predictor on each backend and precision this CPU runs, on the panoptic-only
+    export of ``cfg`` to ``work_dir`` (fp32, and int8 calibrated on ``calibration_folder``; the
+    runtime makes panoptic maps only): ({name: (predict, precision)}, [(path left out, why)])."""
+    cfg = panoptic_only(cfg)
     export_model(cfg, "onnx", str(work_dir / "onnx"))
     export_model(cfg, "onnx", str(work_dir / "onnx_int8"), "int8", str(calibration_folder), calibration_count)
     names, left_out = runtime_path_names(flags)
