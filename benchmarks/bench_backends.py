@@ -50,7 +50,8 @@ from tests.support.paths import TOY_CONFIG  # noqa: E402
 from tests.support.trained_toy import train_quickstart_toy  # noqa: E402
 from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.deploy.quantize import DEFAULT_CALIBRATION_COUNT  # noqa: E402
-from panfpn_d2.tools.analysis import component_counts  # noqa: E402
+from panfpn_d2.deploy import PanFPNExportGraph  # noqa: E402
+from panfpn_d2.tools.analysis import InferenceOnTensor, count  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
 from panfpn_lite.runtime.model import BACKEND_CLASSES  # noqa: E402
 from panfpn_lite.runtime.precision import BF16_FEATURES, INT8_FEATURES, cpu_flags  # noqa: E402
@@ -133,13 +134,14 @@ def is_panoptic_only(path: str) -> bool:
     return path == PANOPTIC_ONLY or path.split()[0] in BACKEND_CLASSES
 
 
-def model_multiply_adds(model, cfg, images) -> float:
-    """Mean multiply-adds per image of PanFPN's inference at each image's input size."""
+def model_multiply_adds(network, cfg, images) -> float:
+    """Mean multiply-adds per image (fvcore) of ``network`` (a module of one (3, H, W) image tensor)
+    at each image's input size."""
     resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
     total = 0.0
     for image in images.values():
         resized = resize.get_transform(image).apply_image(np.ascontiguousarray(image))
-        total += component_counts(model.eval(), torch.as_tensor(resized.transpose(2, 0, 1).copy()).float())["total"].flops
+        total += count(network.eval(), (torch.as_tensor(resized.transpose(2, 0, 1).copy()).float(),))[""].flops
     return total / len(images)
 
 
@@ -192,10 +194,11 @@ def main(argv=None):
             cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags, images
         )
         medians, predictions = time_paths(paths, images, args.repeats)
+        # the panoptic-only network's count is its export graph's: what the runtime rows run
         panoptic_model = build_model(panoptic_only(cfg))
         panoptic_model.load_state_dict(model.state_dict())
-        multiply_adds = {False: model_multiply_adds(model, cfg, images),
-                         True: model_multiply_adds(panoptic_model, cfg, images)}
+        multiply_adds = {False: model_multiply_adds(InferenceOnTensor(model), cfg, images),
+                         True: model_multiply_adds(PanFPNExportGraph(panoptic_model), cfg, images)}
         toy_cfg, toy_images, toy_rows, toy_left_out = toy_table(args, flags, Path(work_dir))
 
     mhz = cpu_mhz()
