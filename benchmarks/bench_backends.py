@@ -90,8 +90,9 @@ def cpu_mhz() -> float:
     return float("nan")
 
 
-def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: int, flags, images):
-    """(the model, {path name: (image -> (id map, segments), precision)}, [(path name, why it is left out)])."""
+def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: int, flags, images, only=None):
+    """(the model, {path name: (image -> (id map, segments), precision)}, [(path name, why it is left out)]);
+    with ``only`` (path names), the reference and those paths."""
     torch.manual_seed(seed)
     model = make_random_model_detect(build_model(cfg_panfpn), class_weight_std=1e-4)
     DetectionCheckpointer(model, save_dir=str(work_dir)).save("random_weights")
@@ -99,8 +100,11 @@ def build_paths(cfg_panfpn, cfg_detectron2, work_dir: Path, threads: int, seed: 
     paths = {REFERENCE: (eager_predictor(cfg_detectron2), "fp32")}
     eager, eager_left_out = eager_paths(cfg_panfpn, flags)
     eager[PANOPTIC_ONLY] = (eager_predictor(panoptic_only(cfg_panfpn)), "fp32")
-    runtime, runtime_left_out = runtime_paths(cfg_panfpn, work_dir, calibration_folder, len(images), threads, flags)
-    return model, {**paths, **eager, **runtime}, eager_left_out + runtime_left_out
+    runtime, runtime_left_out = runtime_paths(
+        cfg_panfpn, work_dir, calibration_folder, len(images), threads, flags, only
+    )
+    paths.update((name, path) for name, path in eager.items() if only is None or name in only)
+    return model, {**paths, **runtime}, eager_left_out + runtime_left_out
 
 
 def write_calibration_images(images, folder: Path) -> Path:
@@ -178,6 +182,10 @@ def get_parser():
     parser = benchmark_parser(__doc__, short_side=800, max_size=1333, repeats=2, threads_help="torch and runtime threads")
     parser.add_argument("--toy-weights", help="the trained toy's checkpoint (the quick start's output/toy/model_final.pth); "
                         "default: train it here, the quick start's 600 iterations")
+    parser.add_argument("--paths", nargs="+", metavar="PATH",
+                        help=f"time only these rows (names as printed) beside {REFERENCE!r}")
+    parser.add_argument("--images", nargs="+", metavar="NAME", help="only these of the benchmark's images")
+    parser.add_argument("--no-toy-table", action="store_true", help="leave out the trained toy's table")
     return parser
 
 
@@ -187,19 +195,27 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     flags = cpu_flags()
     images = load_images(args.generated_images, args.seed)
+    if args.images:
+        unknown = set(args.images) - set(images)
+        if unknown:
+            raise SystemExit(f"--images {sorted(unknown)}: not among the benchmark's images {list(images)}")
+        images = {name: image for name, image in images.items() if name in args.images}
     with tempfile.TemporaryDirectory() as work_dir:
         cfg = random_weights_cfg(args, opts, work_dir)
         cfg_detectron2 = random_weights_cfg(args, opts, work_dir, *DETECTRON2_OPTS)
         model, paths, left_out = build_paths(
-            cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags, images
+            cfg, cfg_detectron2, Path(work_dir), args.threads, args.seed, flags, images, args.paths
         )
+        unknown = set(args.paths or ()) - set(paths) - {name for name, _ in left_out}
+        if unknown:
+            raise SystemExit(f"--paths {sorted(unknown)}: no such path; the paths are {list(paths)}")
         medians, predictions = time_paths(paths, images, args.repeats)
         # the panoptic-only network's count is its export graph's: what the runtime rows run
         panoptic_model = build_model(panoptic_only(cfg))
         panoptic_model.load_state_dict(model.state_dict())
         multiply_adds = {False: model_multiply_adds(InferenceOnTensor(model), cfg, images),
                          True: model_multiply_adds(PanFPNExportGraph(panoptic_model), cfg, images)}
-        toy_cfg, toy_images, toy_rows, toy_left_out = toy_table(args, flags, Path(work_dir))
+        toy = None if args.no_toy_table else toy_table(args, flags, Path(work_dir))
 
     mhz = cpu_mhz()
     print(machine_header())
@@ -226,6 +242,12 @@ def main(argv=None):
               f"{100 * achieved / peak:>7.1f}  {args.threads} x {mhz / 1e3:.2f} GHz x {per_cycle} ({isa}) = {peak:.0f} GFLOP/s")
     for name, why in left_out:
         print(f"left out: {name}: {why}")
+    if toy is not None:
+        print_toy_table(*toy)
+
+
+def print_toy_table(toy_cfg, toy_images, toy_rows, toy_left_out):
+    """The trained toy's table of :func:`toy_table`'s results."""
     toy_val = toy_cfg.DATASETS.TEST[0]
     print(f"\ntrained toy: {toy_cfg.MODEL.WEIGHTS}; {toy_images} images of {toy_val} at "
           f"{toy_cfg.INPUT.MIN_SIZE_TEST} px; agreement with {EAGER_FP32}; PQ against {toy_val}'s ground truth")

@@ -77,16 +77,17 @@ def panoptic_only(cfg):
     return cfg
 
 
-def runtime_paths(cfg, work_dir: Path, calibration_folder, calibration_count: int, threads: int, flags):
+def runtime_paths(cfg, work_dir: Path, calibration_folder, calibration_count: int, threads: int, flags, only=None):
     """``panfpn-predict``'s predictor on each backend and precision this CPU runs, on the panoptic-only
     export of ``cfg`` to ``work_dir`` (fp32, and int8 calibrated on ``calibration_folder``; the
-    runtime makes panoptic maps only): ({name: (predict, precision)}, [(path left out, why)])."""
+    runtime makes panoptic maps only; with ``only``, just the paths it names):
+    ({name: (predict, precision)}, [(path left out, why)])."""
     cfg = panoptic_only(cfg)
     export_model(cfg, "onnx", str(work_dir / "onnx"))
     export_model(cfg, "onnx", str(work_dir / "onnx_int8"), "int8", str(calibration_folder), calibration_count)
     names, left_out = runtime_path_names(flags)
     paths = {}
-    for name in names:
+    for name in names if only is None else [name for name in names if name in only]:
         backend, precision = name.split()
         model_dir = work_dir / ("onnx_int8" if precision == "int8" else "onnx")
         paths[name] = (PanopticPredictor(BACKEND_CLASSES[backend](str(model_dir), threads, precision)).predict, precision)

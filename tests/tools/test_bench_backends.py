@@ -36,3 +36,10 @@ def test_quick_mode_prints_every_path_with_ratio_agreement_and_share_of_peak():
     assert set(toy_rows) == {name for name in rows if name not in only_r50}, out
     assert float(toy_rows["PanFPN eager fp32"]["agreement"]) == 1.0 and float(toy_rows["PanFPN eager fp32"]["change"]) == 0
     assert float(toy_rows["onnxruntime fp32"]["agreement"]) >= 0.99, out
+
+
+def test_a_subset_of_paths_and_images_without_the_toy_table():
+    out = run_benchmark("bench_backends.py", "--quick", "--threads", "1", "--paths", "openvino fp32",
+                        "--images", "000000439180.jpg", "--no-toy-table", timeout=600)
+    assert set(m["path"] for m in ROW.finditer(out)) == {"detectron2 eager fp32", "openvino fp32"}, out
+    assert "1 images" in out and "trained toy:" not in out, out
