@@ -1,5 +1,6 @@
 """The files named on a command line (``--input`` of the demo and of ``panfpn-predict``), and the
 images ``panfpn-predict`` predicts: image files and the frames of video files."""
+import functools
 import glob
 import os
 import threading
@@ -124,7 +125,7 @@ def input_images(paths: Sequence[str], skip: AbstractSet[str]) -> Tuple[List[str
     for path in paths:
         if not path.lower().endswith(VIDEO_EXTENSIONS):
             entries = [(os.path.basename(path), os.path.splitext(os.path.basename(path))[0],
-                        lambda input_format, path=path: read_image(path, input_format))]
+                        functools.partial(read_image, path))]
         else:
             try:
                 video = VideoFrames(path)
@@ -136,7 +137,7 @@ def input_images(paths: Sequence[str], skip: AbstractSet[str]) -> Tuple[List[str
                 name, image_id = frame_name(path, index)
                 if name in skip:
                     video.wanted.discard(index)
-                entries.append((name, image_id, lambda input_format, video=video, index=index: video.frame(index, input_format)))
+                entries.append((name, image_id, functools.partial(video.frame, index)))
         for name, image_id, read in entries:
             if image_id in owners:
                 raise ValueError(f"--input: {owners[image_id]!r} and {name!r} would both be written as {image_id}.png")

@@ -106,7 +106,8 @@ def choose_eager_precision(requested: str, device_type: str, flags: AbstractSet[
         units = _present(BF16_FEATURES, flags)
         if device_type == "cpu" and units:
             return "bf16", f"auto: this CPU has {', '.join(units)}"
-        return "fp32", f"auto: {'no bf16 units on this CPU' if device_type == 'cpu' else 'fp16 is not measured on ' + device_type}"
+        why = "no bf16 units on this CPU" if device_type == "cpu" else f"fp16 is not measured on {device_type}"
+        return "fp32", f"auto: {why}"
     if requested == "bf16":
         if device_type != "cpu":
             raise PrecisionError(f"{key} bf16 is the CPU's autocast; on {device_type} use fp16")

@@ -9,9 +9,9 @@ panoptic layout of the demo's ``--write-panoptic``: ``OUT/panoptic_predictions/<
 each as soon as it is predicted, and ``OUT/panoptic_predictions.json`` at the end, with the
 dataset's category ids. A video file (OpenCV, the ``video`` extra) is predicted frame by frame:
 ``<video name>_<frame>.png``, JSON file name ``<video file>#<frame>`` (frames from 0, 6 digits).
-Decoding (a thread pool), the network and the merge and PNG writing (a writer thread) overlap. Images whose PNG and JSON entry a previous run wrote are skipped unless
-``--overwrite``. An unreadable image is reported and skipped; the run ends with the list of
-failures and exit status 1.
+Decoding (a thread pool), the network and the merge and PNG writing (a writer thread) overlap.
+Images whose PNG and JSON entry a previous run wrote are skipped unless ``--overwrite``. An
+unreadable image is reported and skipped; the run ends with the list of failures and exit status 1.
 """
 import argparse
 import json
