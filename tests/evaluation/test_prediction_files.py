@@ -13,6 +13,7 @@ from panfpn_d2.evaluation import PanFPNPanopticEvaluator
 from panfpn_d2.tools.demo import PanopticDemo
 from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories, read_panoptic_png
 from panfpn_lite.prediction_writer import PNG_SUBDIR, PREDICTIONS_JSON, PanopticPredictionWriter
+from panfpn_lite.runtime.inputs import input_images
 from panfpn_lite.runtime.predict import Progress, predict_folder
 from panfpn_lite.semantic_layout import SemanticLabelLayout
 
@@ -72,9 +73,8 @@ def test_every_tool_writes_the_same_files(prediction, sample_metadata, tmp_path)
 
     predict_dir = tmp_path / "predict"
     writer = PanopticPredictionWriter(str(predict_dir), category_ids)
-    results, failures = predict_folder(
-        FixedRuntimePredictor(id_map, segments), [str(image_path)], writer, 0, Progress(1)
-    )
+    _, images, _ = input_images([str(image_path)], set())
+    results, failures = predict_folder(FixedRuntimePredictor(id_map, segments), images, writer, 0, Progress(1))
     assert not failures
     ((image, annotation),) = results.values()
     writer.write_json([image], [annotation], categories)  # as panfpn-predict's main does
