@@ -43,13 +43,12 @@ from common import machine_header  # noqa: E402
 from bench_vs_detectron2 import DETECTRON2_OPTS, benchmark_parser  # noqa: E402
 
 from tests.support.inference_paths import (  # noqa: E402
-    EAGER_FP32, compare_paths, eager_paths, eager_predictor, panoptic_only, runtime_paths,
+    EAGER_FP32, compare_every_path, eager_paths, eager_predictor, panoptic_only, runtime_paths,
 )
 from tests.support.panoptic_agreement import category_agreement  # noqa: E402
 from tests.support.paths import TOY_CONFIG  # noqa: E402
 from tests.support.trained_toy import train_quickstart_toy  # noqa: E402
 from panfpn_d2.config import load_config  # noqa: E402
-from panfpn_d2.deploy.quantize import DEFAULT_CALIBRATION_COUNT  # noqa: E402
 from panfpn_d2.deploy import PanFPNExportGraph  # noqa: E402
 from panfpn_d2.tools.analysis import InferenceOnTensor, count  # noqa: E402
 from panfpn_d2.tools.random_weights import make_random_model_detect  # noqa: E402
@@ -169,13 +168,8 @@ def toy_table(args, flags, work_dir: Path):
     """(the toy cfg, its number of val images, {path: (agreement with PanFPN eager fp32 over the val
     images, PQ)}, left out): every path on the trained toy, exported and calibrated on its training images."""
     cfg, train_images = trained_toy(args, work_dir)
-    paths, left_out = eager_paths(cfg, flags)
-    runtime, runtime_left_out = runtime_paths(
-        cfg, work_dir / "toy_export", train_images, DEFAULT_CALIBRATION_COUNT, args.threads, flags
-    )
-    val = cfg.DATASETS.TEST[0]
-    results = compare_paths({**paths, **runtime}, val, cfg.INPUT.FORMAT, work_dir / "toy_predictions")
-    return cfg, len(DatasetCatalog.get(val)), results, left_out + runtime_left_out
+    results, left_out = compare_every_path(cfg, train_images, work_dir / "toy_paths", args.threads, flags)
+    return cfg, len(DatasetCatalog.get(cfg.DATASETS.TEST[0])), results, left_out
 
 
 def get_parser():

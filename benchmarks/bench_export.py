@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data.detection_utils import read_image
-from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +30,7 @@ from bench_vs_detectron2 import GENERATED_IMAGE_SIZE, QUICK_OPTS, SAMPLE_IMAGES,
 from common import machine_header  # noqa: E402
 
 from panfpn_d2.data.toy import render_toy_image  # noqa: E402
+from tests.support.inference_paths import eager_predictor  # noqa: E402
 from tests.support.panoptic_agreement import category_agreement  # noqa: E402
 from panfpn_d2.config import load_config  # noqa: E402
 from panfpn_d2.tools.export import export_model  # noqa: E402
@@ -47,15 +47,8 @@ def build_predictors(cfg, work_dir: Path, threads: int, seed: int):
     model = make_random_model_detect(build_model(cfg), class_weight_std=1e-4)
     DetectionCheckpointer(model, save_dir=str(work_dir)).save("random_weights")
     export_model(cfg, "onnx", str(work_dir / "onnx"))
-    eager = DefaultPredictor(cfg)
     runtime = PanopticPredictor(OnnxPanFPN(str(work_dir / "onnx"), num_threads=threads))
-
-    def predict_eager(image):
-        with torch.no_grad():
-            id_map, segments = eager(image)["panoptic_seg"]
-        return id_map.numpy(), segments
-
-    return {"eager": predict_eager, "onnxruntime": runtime.predict}
+    return {"eager": eager_predictor(cfg), "onnxruntime": runtime.predict}
 
 
 def load_images(num_generated: int, seed: int):

@@ -68,7 +68,7 @@ class PanFPNExportGraph(nn.Module):
         # one float32 step below it, so that whichever way a runtime's merge compares a float32
         # score with the threshold (float32 or float64), none it would paste is dropped.
         self.pasteable_score = None
-        if "instances" not in model.outputs and "panoptic_seg" in model.outputs:
+        if model.masks_only_for_pasteable:
             threshold = np.float32(runtime_merge_settings(model.merge_settings).instances_confidence_thresh)
             self.pasteable_score = float(np.nextafter(threshold, np.float32(-np.inf)))
 

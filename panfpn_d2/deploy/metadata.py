@@ -43,7 +43,7 @@ def export_metadata(cfg, model, export_format: str) -> dict:
         # pasteable_only: the graph's instances are only those the panoptic merge can paste
         # (MODEL.PANFPN.OUTPUTS panoptic only; deploy/graph.py)
         "instances": {"mask_threshold": 0.5, "score_thresh_test": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
-                      "pasteable_only": "instances" not in model.outputs and "panoptic_seg" in model.outputs},
+                      "pasteable_only": model.masks_only_for_pasteable},
         "semantic": {
             "common_stride": model.sem_seg_head.common_stride,
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,

@@ -69,12 +69,9 @@ def is_fp32_parameter(name: str) -> bool:
     return name.partition(".")[2].startswith(FP32_MODULES)
 
 
-def fp32_nodes(model_path: str) -> List[str]:
+def fp32_nodes(graph) -> List[str]:
     """The names of the nodes of :data:`FP32_MODULES` (those taking one of their parameters) in
-    the ONNX file at ``model_path``."""
-    import onnx
-
-    graph = onnx.load(model_path, load_external_data=False).graph
+    an ONNX graph."""
     return [node.name for node in graph.node if any(is_fp32_parameter(name) for name in node.input)]
 
 
@@ -117,9 +114,10 @@ def quantize_int8(fp32_path: str, int8_path: str, image_paths: Sequence[str], me
 
     import onnx
 
-    excluded = fp32_nodes(fp32_path)
+    model = initializers_unshared(onnx.load(fp32_path))
+    excluded = fp32_nodes(model.graph)
     quantization.quantize_static(
-        initializers_unshared(onnx.load(fp32_path)),
+        model,
         int8_path,
         Reader(),
         quant_format=quantization.QuantFormat.QDQ,

@@ -138,7 +138,7 @@ class PanFPN(GeneralizedRCNN):
         self.sem_seg_head = sem_seg_head
         self.inference_dtype = AUTOCAST_DTYPES[inference_precision]
         self.outputs = resolve_outputs(outputs, roi_heads is not None, sem_seg_head is not None, combine_enabled)
-        if "instances" not in self.outputs and "panoptic_seg" in self.outputs and roi_heads is not None:
+        if self.masks_only_for_pasteable and roi_heads is not None:
             for method in (BOX_ONLY_METHOD, "forward_with_given_boxes"):
                 if not callable(getattr(roi_heads, method, None)):
                     raise ValueError(
@@ -312,6 +312,12 @@ class PanFPN(GeneralizedRCNN):
             else:
                 detector_results = box_detections(self.roi_heads, instance_features, proposals)
         return RawInference(images, instance_features, detector_results, sem_seg_logits)
+
+    @property
+    def masks_only_for_pasteable(self) -> bool:
+        """Panoptic only (MODEL.PANFPN.OUTPUTS without "instances"): the mask head runs only for the
+        detections the panoptic merge can paste (inference here, and the export's graph)."""
+        return "instances" not in self.outputs and "panoptic_seg" in self.outputs
 
     def pasteable_instances(self, features, detections: List[Instances], output_sizes):
         """

@@ -9,7 +9,7 @@ from typing import AbstractSet, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .preprocess import read_image
+from .preprocess import check_input_format, read_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -84,6 +84,7 @@ class VideoFrames:
 
     def frame(self, index: int, input_format: str) -> np.ndarray:
         """Frame ``index`` (from 0) as an (H, W, 3) uint8 image in ``input_format``."""
+        check_input_format(input_format)
         with self._lock:
             if self._capture is None:
                 self._capture = self._cv2.VideoCapture(self.path)
@@ -103,8 +104,6 @@ class VideoFrames:
             self.wanted.discard(index)
             if not self.wanted:
                 self._capture.release()
-        if input_format not in ("BGR", "RGB"):
-            raise ValueError(f"input format {input_format!r}: the runtime reads BGR or RGB models")
         return image if input_format == "BGR" else np.ascontiguousarray(image[:, :, ::-1])
 
 
@@ -124,8 +123,8 @@ def input_images(paths: Sequence[str], skip: AbstractSet[str]) -> Tuple[List[str
     owners: Dict[str, str] = {}
     for path in paths:
         if not path.lower().endswith(VIDEO_EXTENSIONS):
-            entries = [(os.path.basename(path), os.path.splitext(os.path.basename(path))[0],
-                        functools.partial(read_image, path))]
+            name = os.path.basename(path)
+            entries = [(name, os.path.splitext(name)[0], functools.partial(read_image, path))]
         else:
             try:
                 video = VideoFrames(path)

@@ -9,11 +9,16 @@ class ImageReadError(ValueError):
     """An input image cannot be read; the message names the file."""
 
 
+def check_input_format(input_format: str) -> None:
+    """A ValueError unless ``input_format`` is a channel order the runtime reads."""
+    if input_format not in ("BGR", "RGB"):
+        raise ValueError(f"input format {input_format!r}: the runtime reads BGR or RGB models")
+
+
 def read_image(path: str, input_format: str) -> np.ndarray:
     """The (H, W, 3) uint8 image at ``path`` in ``input_format`` ("BGR" or "RGB") channel order,
     EXIF orientation applied (as detectron2's ``read_image``)."""
-    if input_format not in ("BGR", "RGB"):
-        raise ValueError(f"input format {input_format!r}: the runtime reads BGR or RGB models")
+    check_input_format(input_format)
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image).convert("RGB")

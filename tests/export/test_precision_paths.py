@@ -4,10 +4,9 @@ pixels in a segment of the same category and a PQ within 0.5; fp32 on another ba
 same map. Not timed: benchmarks/bench_backends.py prints the same comparison beside the speeds."""
 import pytest
 
-from panfpn_d2.deploy.quantize import DEFAULT_CALIBRATION_COUNT
 from panfpn_lite.runtime.precision import cpu_flags
 
-from tests.support.inference_paths import EAGER_FP32, compare_paths, eager_paths, runtime_path_names, runtime_paths
+from tests.support.inference_paths import EAGER_FP32, compare_every_path, runtime_path_names
 from tests.support.trained_toy import train_quickstart_toy
 
 MIN_REDUCED_PRECISION_AGREEMENT = 0.99
@@ -29,9 +28,7 @@ def path_results(tmp_path_factory):
     flags = cpu_flags()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("panfpn_d2.modeling.meta_arch.cpu_flags", lambda: flags | EMULATED_BF16_FLAGS)
-        paths, _ = eager_paths(cfg, flags | EMULATED_BF16_FLAGS)
-    runtime, _ = runtime_paths(cfg, root / "export", train_images, DEFAULT_CALIBRATION_COUNT, 2, flags)
-    results = compare_paths({**paths, **runtime}, cfg.DATASETS.TEST[0], cfg.INPUT.FORMAT, root / "predictions")
+        results, _ = compare_every_path(cfg, train_images, root / "paths", 2, flags, flags | EMULATED_BF16_FLAGS)
     for name, (agreement, pq) in results.items():
         print(f"{name:<20} {agreement:.5f} of pixels the same category as {EAGER_FP32}; PQ {pq:.2f}")
     return results

@@ -5,7 +5,6 @@ from pathlib import Path
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data.detection_utils import read_image
-from detectron2.engine import DefaultPredictor
 from detectron2.modeling import build_model
 
 from panfpn_d2.tools.export import export_model
@@ -14,6 +13,7 @@ from panfpn_lite.runtime.model import OnnxPanFPN
 from panfpn_lite.runtime.predict import PanopticPredictor
 from panfpn_lite.runtime.preprocess import read_image as runtime_read_image
 
+from tests.support.inference_paths import eager_predictor
 from tests.support.paths import COCO_SAMPLE
 from tests.support.configs import r50_cfg
 
@@ -37,13 +37,8 @@ def save_random_detecting_weights(cfg, path: Path, seed: int = 0) -> Path:
 
 def eager_panoptic(cfg, image_paths):
     """{image path: (id map, segments)} of the eager PanFPN, as the demo predicts them."""
-    predictor = DefaultPredictor(cfg)
-    results = {}
-    with torch.no_grad():
-        for path in image_paths:
-            id_map, segments = predictor(read_image(str(path), format="BGR"))["panoptic_seg"]
-            results[path] = (id_map.numpy(), segments)
-    return results
+    predict = eager_predictor(cfg)
+    return {path: predict(read_image(str(path), format="BGR")) for path in image_paths}
 
 
 def runtime_panoptic(model_dir, image_paths, input_format="BGR", backend=OnnxPanFPN):

@@ -12,6 +12,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 
+from panfpn_d2.deploy.quantize import DEFAULT_CALIBRATION_COUNT
 from panfpn_d2.tools.export import export_model
 from panfpn_lite.panoptic_format import DatasetCategoryIds, dataset_categories
 from panfpn_lite.pq import pq_compute
@@ -134,3 +135,16 @@ def compare_paths(paths: dict, dataset: str, input_format: str, work_dir: Path) 
         )
         results[name] = (float(agreement), pq)
     return results
+
+
+def compare_every_path(cfg, calibration_folder, work_dir: Path, threads: int, flags, eager_flags=None):
+    """(:func:`compare_paths` of every eager and runtime path of ``cfg`` this CPU runs over its
+    DATASETS.TEST[0], [(path left out, why)]); the int8 export calibrated on the first
+    DEFAULT_CALIBRATION_COUNT images of ``calibration_folder``; ``eager_flags`` (default ``flags``)
+    decide the eager paths."""
+    paths, left_out = eager_paths(cfg, flags if eager_flags is None else eager_flags)
+    runtime, runtime_left_out = runtime_paths(
+        cfg, work_dir / "export", calibration_folder, DEFAULT_CALIBRATION_COUNT, threads, flags
+    )
+    results = compare_paths({**paths, **runtime}, cfg.DATASETS.TEST[0], cfg.INPUT.FORMAT, work_dir / "predictions")
+    return results, left_out + runtime_left_out
